@@ -1,0 +1,31 @@
+# Two commands do everything on a fresh machine:
+#   make run    installs the package (CPU MXNet) and trains cifar_resnet20_v2_atac on the digits set
+#   make test   installs the package with the test extras and runs the test suite
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP = $(VENV)/.installed-$(1)
+
+.PHONY: run test test-slow benchmark
+
+$(call STAMP,cpu): setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -e ".[cpu]"
+	touch $@
+
+$(call STAMP,test): setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -e ".[cpu,test]"
+	touch $@
+
+run: $(call STAMP,cpu)
+	$(PY) scripts/train_cifar.py --model cifar_resnet20_v2_atac --dataset digits --save-dir runs/digits
+
+test: $(call STAMP,test)
+	$(PY) -m pytest -q tests
+
+test-slow: $(call STAMP,test)
+	$(PY) -m pytest -q -m slow tests
+
+benchmark: $(call STAMP,cpu)
+	$(PY) scripts/benchmark.py

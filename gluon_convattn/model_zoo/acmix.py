@@ -1,0 +1,2 @@
+"""ACmix networks (being written)."""
+__all__ = []

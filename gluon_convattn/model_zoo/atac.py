@@ -1,0 +1,2 @@
+"""ATAC networks (being written)."""
+__all__ = []

@@ -1,0 +1,2 @@
+"""AT-kernel networks (being written)."""
+__all__ = []

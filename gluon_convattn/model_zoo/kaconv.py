@@ -1,0 +1,2 @@
+"""KAConv networks (being written)."""
+__all__ = []

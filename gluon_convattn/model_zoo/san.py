@@ -1,0 +1,2 @@
+"""SAN networks (being written)."""
+__all__ = []

@@ -1,0 +1,2 @@
+"""ACmix layer (being written)."""
+__all__ = []

@@ -1,0 +1,2 @@
+"""ChaATAC (being written)."""
+__all__ = []

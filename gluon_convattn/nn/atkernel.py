@@ -1,0 +1,2 @@
+"""AT kernel layer (being written)."""
+__all__ = []

@@ -1,0 +1,2 @@
+"""KAConv, AGL, AGH (being written)."""
+__all__ = []

@@ -1,0 +1,2 @@
+"""SAM (being written)."""
+__all__ = []

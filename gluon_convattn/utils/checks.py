@@ -1,0 +1,40 @@
+"""Input checks that stop bad input before it reaches MXNet with a message naming the fix."""
+import mxnet as mx
+
+__all__ = ['check_image_batch', 'check_divisible', 'check_choice', 'check_context_dtype']
+
+
+def check_image_batch(x, model, min_size, channels=3, works='224x224'):
+    """Raise ValueError unless ``x`` is an (N, channels, H, W) batch with H, W >= ``min_size``.
+
+    ``x`` may be a Symbol (hybridized graph construction), which is not checked.
+    """
+    if not isinstance(x, mx.nd.NDArray):
+        return
+    shape = x.shape
+    if len(shape) != 4 or shape[1] != channels:
+        raise ValueError('%s takes a batch of shape (N, %d, H, W), got %s'
+                         % (model, channels, tuple(shape)))
+    if shape[2] < min_size or shape[3] < min_size:
+        raise ValueError('%s needs inputs of at least %dx%d (e.g. %s), got %dx%d'
+                         % (model, min_size, min_size, works, shape[2], shape[3]))
+
+
+def check_divisible(value, divisor, what, of):
+    """Raise ValueError unless ``value`` (named ``of``) is divisible by ``divisor`` (``what``)."""
+    if divisor <= 0 or value % divisor:
+        raise ValueError('%s=%r must divide %s=%r' % (what, divisor, of, value))
+
+
+def check_choice(value, choices, name):
+    """Raise ValueError unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError('%s must be one of %s, got %r' % (name, ', '.join(map(repr, choices)),
+                                                          value))
+
+
+def check_context_dtype(ctx_list, dtype):
+    """float16 needs a GPU: MXNet has no float16 GEMM/convolution on the CPU."""
+    if dtype == 'float16' and any(c.device_type == 'cpu' for c in ctx_list):
+        raise ValueError('--dtype float16 needs a GPU (MXNet has no float16 convolution on the '
+                         'CPU); use --dtype float32 on the CPU or run with --num-gpus N')

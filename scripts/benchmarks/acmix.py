@@ -1,0 +1,2 @@
+"""Benchmark cases: acmix (being written)."""
+CASES = []

@@ -1,0 +1,2 @@
+"""Benchmark cases: atkernel (being written)."""
+CASES = []

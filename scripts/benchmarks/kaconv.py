@@ -1,0 +1,2 @@
+"""Benchmark cases: kaconv (being written)."""
+CASES = []

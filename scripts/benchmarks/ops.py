@@ -1,0 +1,2 @@
+"""Benchmark cases: ops (being written)."""
+CASES = []

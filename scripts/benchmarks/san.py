@@ -1,0 +1,2 @@
+"""Benchmark cases: san (being written)."""
+CASES = []
