@@ -17,12 +17,13 @@ __all__ = ['register_model', 'get_model', 'get_model_list', 'get_model_info', 'M
            'params_dir']
 
 ModelInfo = namedtuple('ModelInfo', ['name', 'constructor', 'family', 'faithful_to',
-                                     'input_size', 'default_dataset'])
+                                     'input_size', 'default_dataset', 'min_size'])
 
 _MODELS = {}
 
 
-def register_model(name, family, faithful_to, input_size=224, default_dataset='imagenet'):
+def register_model(name, family, faithful_to, input_size=224, default_dataset='imagenet',
+                   min_size=32):
     """Decorator that registers a network constructor under ``name``.
 
     Parameters
@@ -37,11 +38,14 @@ def register_model(name, family, faithful_to, input_size=224, default_dataset='i
         The image size the network is designed for (used for shape inference and checks).
     default_dataset : str
         The data set whose weights ``pretrained=True`` stands for.
+    min_size : int
+        The smallest input height/width the network takes (its forward raises below it).
     """
     def _register(fn):
         if name in _MODELS:
             raise ValueError('model name %r is registered twice' % name)
-        _MODELS[name] = ModelInfo(name, fn, family, faithful_to, input_size, default_dataset)
+        _MODELS[name] = ModelInfo(name, fn, family, faithful_to, input_size, default_dataset,
+                                  min_size)
         return fn
     return _register
 
