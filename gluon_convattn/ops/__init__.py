@@ -1,14 +1,18 @@
 """Sliding-window operators shared by SAN, ACmix and AT-kernel.
 
-``aggregation``, ``subtraction`` and ``subtraction2`` take ``F`` (``mx.nd`` or ``mx.sym``) as
-their first argument, like Gluon's ``hybrid_forward``. ``impl`` picks the implementation:
-``'composite'`` (MXNet operators, any device), ``'kernel'`` (the CUDA kernels through
-``mx.rtc``), or ``None``/``'auto'``, which reads ``GLUON_CONVATTN_OPS`` and otherwise uses the
-kernels on a GPU and the composite path elsewhere.
+``aggregation``, ``subtraction``, ``subtraction2`` and ``local_dot`` take ``F`` (``mx.nd`` or
+``mx.sym``) as their first argument, like Gluon's ``hybrid_forward``. ``impl`` picks the
+implementation: ``'composite'`` (MXNet operators, any device), ``'kernel'`` (the CUDA kernels,
+a CustomOp launching them through ``mx.rtc``), or ``None``/``'auto'``, which reads
+``GLUON_CONVATTN_OPS`` and otherwise uses the kernels on a GPU and the composite path elsewhere
+(see :func:`resolve_impl`). Docs: ``docs/ops.md``.
 """
 import os
 
-from . import composite
+import mxnet as mx
+import numpy as np
+
+from . import composite, custom, rtc
 
 __all__ = ['aggregation', 'subtraction', 'subtraction2', 'local_dot', 'unfold', 'resolve_impl',
            'IMPLS']
@@ -18,19 +22,34 @@ ENV_VAR = 'GLUON_CONVATTN_OPS'
 
 
 def resolve_impl(F, impl=None, *arrays):
-    """Decide which implementation runs: 'composite' or 'kernel'."""
-    impl = impl or os.environ.get(ENV_VAR, 'auto')
+    """Decide which implementation runs: 'composite' or 'kernel'.
+
+    ``impl`` (else the ``GLUON_CONVATTN_OPS`` environment variable, else 'auto'): 'composite'
+    and 'kernel' are taken as they are. 'auto' picks the kernels when they will run on a GPU:
+    imperatively, when ``arrays[0]`` lives on a GPU; in a symbolic (hybridized) graph, whose
+    device is not known yet, when this MXNet has CUDA and RTC and sees a GPU. A kernel graph
+    that is then run on the CPU computes the composite operators inside its CustomOps.
+    """
+    impl = impl or os.environ.get(ENV_VAR) or 'auto'
     if impl not in IMPLS:
         raise ValueError('impl must be one of %s (argument or %s), got %r'
                          % (IMPLS, ENV_VAR, impl))
     if impl != 'auto':
         return impl
-    return 'composite'
+    if F is mx.nd and arrays and arrays[0].context.device_type != 'gpu':
+        return 'composite'
+    return 'kernel' if rtc.available() else 'composite'
 
 
 def _dispatch(name, F, arrays, kwargs, impl):
-    if resolve_impl(F, impl, *arrays) == 'kernel':
-        raise NotImplementedError('the CUDA kernels are not wired in yet')
+    which = resolve_impl(F, impl, *arrays)
+    if which == 'kernel':
+        win = composite.window(kwargs['kernel_size'], kwargs['stride'], kwargs['padding'],
+                               kwargs['dilation'], kwargs['pad_mode'])
+        return custom.apply(F, name, arrays, win, kwargs.get('groups'))
+    if F is mx.nd and arrays[0].context.device_type == 'cpu' and np.dtype(
+            arrays[0].dtype) == np.float16:
+        raise ValueError(composite.FLOAT16_ON_CPU)
     return getattr(composite, name)(F, *arrays, **kwargs)
 
 

@@ -13,7 +13,8 @@ from collections import namedtuple
 
 import mxnet as mx
 
-__all__ = ['Case', 'run_case', 'measure_in_subprocess', 'format_table', 'forward_backward']
+__all__ = ['Case', 'run_case', 'measure_in_subprocess', 'format_table', 'forward_backward',
+           'hybridized_step', 'network_case']
 
 Case = namedtuple('Case', ['suite', 'name', 'impl', 'shape', 'setup'])
 Case.__doc__ = """One benchmark row.
@@ -42,6 +43,51 @@ def forward_backward(net, *inputs):
         loss.backward()
         mx.nd.waitall()
     return step
+
+
+def hybridized_step(net, ctx, shape, scale=1.0, static_alloc=False):
+    """Initialise ``net`` (Xavier) on ``ctx``, hybridize it and return the ``step`` that runs it
+    forward and backward on a normal(0, ``scale``) batch of ``shape``."""
+    net.initialize(mx.init.Xavier(), ctx=ctx)
+    net.hybridize(static_alloc=static_alloc)
+    return forward_backward(net, mx.nd.random.normal(shape=shape, ctx=ctx, scale=scale))
+
+
+def require_gpu(ctx, what):
+    """Refuse a GPU-only implementation on another device, so the table shows an error row
+    instead of a silently substituted computation."""
+    if ctx.device_type != 'gpu':
+        raise ValueError('%s runs on a GPU context (--ctx gpu0)' % what)
+
+
+def network_case(suite, model, batch, size, impl='ours', model_kwargs=None, label='N%d 3x%dx%d',
+                 scale=1.0, static_alloc=False):
+    """A :class:`Case` timing the registered network ``model`` on a (batch, 3, size, size) input.
+
+    Parameters
+    ----------
+    suite, model : str
+        The suite, and the model name (also the case's name).
+    batch, size : int
+        Batch size and image side.
+    impl : str, default 'ours'
+        The table's implementation column.
+    model_kwargs : dict, optional
+        Passed to ``get_model`` (e.g. ``{'impl': 'kernel'}``).
+    label : str, default 'N%d 3x%dx%d'
+        Format of the table's shape column, given ``(batch, size, size)``.
+    scale : float, default 1.0
+        Standard deviation of the random input.
+    static_alloc : bool, default False
+        Passed to ``hybridize``.
+    """
+    def setup(ctx):
+        from ..model_zoo import get_model
+        if (model_kwargs or {}).get('impl') == 'kernel':
+            require_gpu(ctx, 'impl=kernel')
+        net = get_model(model, **(model_kwargs or {}))
+        return hybridized_step(net, ctx, (batch, 3, size, size), scale, static_alloc)
+    return Case(suite, model, impl, label % (batch, size, size), setup)
 
 
 def _rss_mb():

@@ -1,0 +1,215 @@
+"""The kernels as MXNet CustomOps, so they run imperatively and inside hybridized graphs.
+
+One CustomOp serves every operator of :data:`kernel_spec.OPERATORS`; it is registered as
+``gluon_convattn_<operator>`` (e.g. ``gluon_convattn_aggregation``) and called with
+``F.Custom(*inputs, op_type=..., kernel_size=..., ...)`` by :func:`apply`.
+
+Kernels run through a *launcher* per device type: ``launch(kernel, dtype, ctx, arrays, ints)``
+with ``arrays`` the kernel's inputs then its output. The GPU uses
+:class:`~gluon_convattn.ops.rtc.RtcLauncher`; the CPU has none unless one is installed
+(the tests install :class:`~gluon_convattn.ops.emulation.EmulatedLauncher` with
+:func:`use_launcher`). A kernel graph run where no launcher serves its device or dtype (e.g. a
+network hybridized on a GPU host and then run on the CPU) computes the composite operators
+inside the CustomOp instead, forward and backward, with the same values.
+"""
+import ast
+import contextlib
+import threading
+
+import mxnet as mx
+import numpy as np
+
+from . import composite, kernel_spec
+
+__all__ = ['op_type', 'apply', 'get_launcher', 'set_launcher', 'use_launcher',
+           'check_runnable']
+
+_LAUNCHERS = {}
+_LOCK = threading.Lock()
+
+
+def op_type(name):
+    """The registered CustomOp name of operator ``name``."""
+    return 'gluon_convattn_' + name
+
+
+def get_launcher(device_type):
+    """The launcher for 'cpu' or 'gpu', or None (the GPU's RTC launcher is made on first use)."""
+    with _LOCK:
+        if device_type == 'gpu' and device_type not in _LAUNCHERS:
+            from .rtc import RtcLauncher, available
+            _LAUNCHERS['gpu'] = RtcLauncher() if available() else None
+        return _LAUNCHERS.get(device_type)
+
+
+def set_launcher(device_type, launcher):
+    """Install ``launcher`` (or None) for 'cpu' or 'gpu'; returns the previous one."""
+    if device_type not in ('cpu', 'gpu'):
+        raise ValueError("device_type must be 'cpu' or 'gpu', got %r" % (device_type,))
+    with _LOCK:
+        previous = _LAUNCHERS.get(device_type)
+        _LAUNCHERS[device_type] = launcher
+    return previous
+
+
+@contextlib.contextmanager
+def use_launcher(device_type, launcher):
+    """Within the block, ``device_type`` runs the kernels with ``launcher``."""
+    previous = set_launcher(device_type, launcher)
+    try:
+        yield launcher
+    finally:
+        set_launcher(device_type, previous)
+
+
+def check_runnable(ctx, dtype):
+    """Raise ValueError for float16 where nothing can run it (the CPU, unless a launcher there
+    takes float16)."""
+    if dtype != 'float16' or ctx.device_type != 'cpu':
+        return
+    launcher = get_launcher('cpu')
+    if launcher is None or 'float16' not in launcher.dtypes:
+        raise ValueError(composite.FLOAT16_ON_CPU)
+
+
+def _params(win, groups):
+    params = dict(zip(win._fields, (str(v) for v in win)))
+    if groups is not None:
+        params['groups'] = str(groups)
+    return params
+
+
+def apply(F, name, inputs, win, groups=None):
+    """``F.Custom`` of operator ``name`` on ``inputs`` with window ``win`` (a composite.Window).
+
+    Imperative calls check shapes and dtype first and raise ValueError naming the problem.
+    """
+    if F is mx.nd:
+        _check_shapes(name, [i.shape for i in inputs], win, groups)
+        check_runnable(inputs[0].context, np.dtype(inputs[0].dtype).name)
+    return F.Custom(*inputs, op_type=op_type(name), **_params(win, groups))
+
+
+def _check_shapes(name, shapes, win, groups):
+    if name == 'aggregation':
+        composite.check_window_args(win, shapes[0], shapes[1])
+    elif name == 'subtraction':
+        composite.check_window_args(win, shapes[0])
+    else:
+        composite.check_window_args(win, shapes[0], x_name='x1', x2_shape=shapes[1])
+        if name == 'local_dot':
+            composite.check_groups(groups, shapes[0][1])
+
+
+def _composite_forward(name, inputs, win, groups):
+    kwargs = dict(kernel_size=win.kernel, stride=win.stride, padding=win.padding,
+                  dilation=win.dilation, pad_mode=win.pad_mode)
+    if groups is not None:
+        kwargs['groups'] = groups
+    return getattr(composite, name)(mx.nd, *inputs, **kwargs)
+
+
+class WindowOp(mx.operator.CustomOp):
+    """Runs one operator's kernels with ``launcher`` (the one installed for its device when
+    the op was created), or its composite form where the launcher is None or lacks the dtype.
+    """
+
+    def __init__(self, operator, win, groups, in_shapes, launcher):
+        super(WindowOp, self).__init__()
+        self.operator, self.win, self.groups, self.launcher = operator, win, groups, launcher
+        self.ints = kernel_spec.geometry(in_shapes[0], *win)
+        extra = kernel_spec.extra_arg(operator.name, in_shapes, groups)
+        if extra is not None:
+            self.ints.append(extra)
+
+    def _launcher(self, array):
+        dtype = np.dtype(array.dtype).name
+        if self.launcher is None or dtype not in self.launcher.dtypes:
+            return None, dtype
+        return self.launcher, dtype
+
+    def _run(self, launcher, kernel, dtype, named, target, req):
+        if req == 'null':
+            return
+        direct = req in ('write', 'inplace')
+        out = target if direct else mx.nd.empty(target.shape, target.context, target.dtype)
+        launcher.launch(kernel, dtype, target.context, [named[a] for a in kernel.reads] + [out],
+                        self.ints)
+        if not direct:
+            self.assign(target, req, out)
+
+    def forward(self, is_train, req, in_data, out_data, aux):
+        launcher, dtype = self._launcher(in_data[0])
+        if launcher is None:
+            out = _composite_forward(self.operator.name, in_data, self.win, self.groups)
+            self.assign(out_data[0], req[0], out)
+            return
+        named = dict(zip(self.operator.inputs, in_data))
+        self._run(launcher, self.operator.forward, dtype, named, out_data[0], req[0])
+
+    def backward(self, req, out_grad, in_data, out_data, in_grad, aux):
+        launcher, dtype = self._launcher(out_grad[0])
+        if launcher is None:
+            self._composite_backward(req, out_grad[0], in_data, in_grad)
+            return
+        named = dict(zip(self.operator.inputs, in_data), grad_out=out_grad[0])
+        for name, r, grad in zip(self.operator.inputs, req, in_grad):
+            self._run(launcher, self.operator.backward[name], dtype, named, grad, r)
+
+    def _composite_backward(self, req, grad_out, in_data, in_grad):
+        inputs = [d.copy() for d in in_data]
+        for x in inputs:
+            x.attach_grad()
+        with mx.autograd.record():
+            out = _composite_forward(self.operator.name, inputs, self.win, self.groups)
+        out.backward(grad_out)
+        for r, grad, x in zip(req, in_grad, inputs):
+            self.assign(grad, r, x.grad)
+
+
+def _window_from_params(kwargs):
+    values = [ast.literal_eval(kwargs[f]) for f in composite.Window._fields]
+    return composite.window(*values)
+
+
+class WindowOpProp(mx.operator.CustomOpProp):
+    """Shapes, types and dependencies of one operator; subclassed per operator below."""
+    operator = None
+
+    def __init__(self, **kwargs):
+        super(WindowOpProp, self).__init__(need_top_grad=True)
+        self.groups = int(kwargs.pop('groups')) if 'groups' in kwargs else None
+        self.win = _window_from_params(kwargs)
+
+    def list_arguments(self):
+        return list(self.operator.inputs)
+
+    def list_outputs(self):
+        return ['output']
+
+    def infer_shape(self, in_shape):
+        _check_shapes(self.operator.name, in_shape, self.win, self.groups)
+        geom = kernel_spec.geometry(in_shape[0], *self.win)
+        extra = kernel_spec.extra_arg(self.operator.name, in_shape, self.groups)
+        return in_shape, [kernel_spec.output_shape(self.operator.name, geom, extra)], []
+
+    def infer_type(self, in_type):
+        return [in_type[0]] * len(in_type), [in_type[0]], []
+
+    # declare_backward_dependency keeps MXNet's default (every array). MXNet 1.9 remembers the
+    # declared indices in one global set shared by all custom op types (mx.operator._registry
+    # .result_deps), so ops declaring different subsets break each other's backward.
+
+    def create_operator(self, ctx, in_shapes, in_dtypes):
+        launcher = get_launcher(ctx.device_type)
+        return WindowOp(self.operator, self.win, self.groups, in_shapes, launcher)
+
+
+def _register():
+    for name, operator in kernel_spec.OPERATORS.items():
+        prop = type('%sProp' % name.title().replace('_', ''), (WindowOpProp,),
+                    {'operator': operator, '__doc__': 'CustomOpProp of %s.' % name})
+        mx.operator.register(op_type(name))(prop)
+
+
+_register()
