@@ -1,0 +1,301 @@
+#!/usr/bin/env python
+"""Train a registered model on the embedded digits set, CIFAR-10 or CIFAR-100.
+
+Follows GluonCV's ``scripts/classification/cifar/train_cifar10.py`` (its flags, NAG, random
+crop with 4 px padding, the ``TrainingHistory`` plot, ``[Epoch N] train=.. val=.. time: ..``
+lines) on the training pieces shared with ``train_imagenet.py`` (``gluon_convattn.train``):
+GluonCV's learning-rate schedules (``--lr-mode``, ``--warmup-epochs``), its
+``Epoch[..] Batch [..] Speed: ..`` lines, ``--dtype``, atomic checkpoints and resuming.
+
+Usage::
+
+    python scripts/train_cifar.py                                    # ATAC ResNet-20 on digits
+    python scripts/train_cifar.py --model cifar_resnet20_v2_atac --dataset digits \\
+        --save-dir runs/digits                                        # what `make run` does
+    python scripts/train_cifar.py --model cifar_resnet20_v2_atac --dataset cifar100 \\
+        --num-gpus 1 --num-epochs 400 -j 32 --batch-size 128 --wd 0.0001 --lr 0.2 \\
+        --lr-mode step --lr-decay 0.1 --lr-decay-epoch 300,350 --warmup-epochs 0 \\
+        --act-type ChaATAC --useReLU --r 2                            # upstream's recipe
+    python scripts/train_cifar.py --save-dir runs/digits --num-epochs 20 \\
+        --resume-from runs/digits                                     # continue the latest
+
+The defaults train ``cifar_resnet20_v2_atac`` on ``digits`` (scikit-learn's handwritten digits,
+32x32, no download) to about 99 % validation accuracy in a few CPU minutes. Checkpoints are
+GluonCV's ``<save-dir>/<dataset>-<model>-<epoch>.params`` with ``.states`` and ``.json``
+beside them, and ``<err>-<dataset>-<model>-<epoch>-best.params``; the log and the error plot
+go to the same folder. See docs/cifar.md.
+"""
+import argparse
+import os
+import re
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import matplotlib  # noqa: E402
+
+matplotlib.use('Agg')
+
+from gluon_convattn.data import DATASETS, SmallImageSource, get_dataset  # noqa: E402
+from gluon_convattn.model_zoo import get_model_info  # noqa: E402
+from gluon_convattn.train import (Recipe, Saver, build_lr_scheduler, check_dtype,  # noqa: E402
+                                  create_network, evaluate, find_resume_point,
+                                  latest_checkpoint, make_context, prepare_network,
+                                  read_checkpoint, restore, train_epoch)
+from gluon_convattn.train.checkpoint import meta_path_for  # noqa: E402
+from gluon_convattn.utils.gluoncv_import import import_gluoncv  # noqa: E402
+from gluon_convattn.train.labels import make_loss  # noqa: E402
+from gluon_convattn.train.logs import setup_logger  # noqa: E402
+from gluon_convattn.train.loop import seed_epoch  # noqa: E402
+from gluon_convattn.train.network import family_kwargs  # noqa: E402
+from gluon_convattn.train.optim import optimizer_params  # noqa: E402
+from gluon_convattn.train.schedule import LR_MODES  # noqa: E402
+
+IMAGE_SIZE = 32
+# ATAC constructor options beyond the --r/--act-layers/--act-type that family_kwargs reads
+ATAC_FLAGS = ('act_order', 'replace_act', 'useReLU', 'useGlobal')
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add = parser.add_argument
+    add('--model', default='cifar_resnet20_v2_atac', help='any registered model name')
+    add('--dataset', default='digits', choices=sorted(DATASETS),
+        help='digits (embedded, no download), cifar10 or cifar100')
+    add('--data-dir', help="folder of the CIFAR binary files (Gluon's default: "
+                           '~/.mxnet/datasets/cifar10 or cifar100)')
+    add('--no-download', action='store_true', help='never download CIFAR; fail if it is absent')
+    add('--cifar100-coarse', action='store_true',
+        help="CIFAR-100 with the 20 coarse labels (what upstream ATAC trained on, through "
+             "Gluon's default fine_label=False) instead of the 100 fine ones")
+    add('--num-gpus', type=int, default=0, help='number of GPUs to use (0: CPU)')
+    add('--batch-size', type=int, default=32, help='training batch size per device')
+    add('-j', '--num-data-workers', dest='num_workers', type=int, default=0,
+        help='data loading worker processes')
+    add('--num-epochs', type=int, default=10, help='number of training epochs')
+    add('--lr', type=float, default=0.1, help='learning rate after the warm-up')
+    add('--lr-mode', default='cosine', choices=LR_MODES, help='learning-rate decay')
+    add('--lr-decay', type=float, default=0.1, help='step mode: decay factor')
+    add('--lr-decay-period', type=int, default=0,
+        help='step mode: decay every this many epochs (0: use --lr-decay-epoch)')
+    add('--lr-decay-epoch', default='40,60', help='step mode: epochs at which to decay')
+    add('--warmup-epochs', type=int, default=1, help='linear warm-up epochs')
+    add('--warmup-lr', type=float, default=0.0, help='learning rate at the start of warm-up')
+    add('--wd', type=float, default=0.0001, help='weight decay')
+    add('--momentum', type=float, default=0.9, help='momentum')
+    add('--optimizer', default='nag', help='optimizer (GluonCV and upstream ATAC: nag)')
+    add('--mode', default='hybrid', choices=('hybrid', 'imperative'),
+        help='hybridize the network (faster) or run it imperatively')
+    add('--dtype', default='float32', choices=('float32', 'float16'),
+        help='training precision; float16 needs a GPU')
+    add('--save-dir', default='runs', help='folder for checkpoints, the log and the plot')
+    add('--save-period', type=int, default=10,
+        help='save a checkpoint every this many epochs and after the last (0: none)')
+    add('--resume-from', default='',
+        help="a .params file to continue from (GluonCV's CIFAR flag; its .states and .json "
+             'beside it are used), or a folder: continue from its latest complete checkpoint')
+    add('--resume-params', default='', help="GluonCV's ImageNet flags: parameters, ...")
+    add('--resume-states', default='', help='... trainer states ...')
+    add('--resume-epoch', type=int, default=0, help='... and the first epoch to run')
+    add('--save-plot-dir', help='folder for the training-history plot (default: --save-dir)')
+    add('--logging-file', help='log file (default: <save-dir>/<dataset>-<model>.log)')
+    add('--log-interval', type=int, default=20, help='log speed every this many batches')
+    add('--seed', type=int, default=0,
+        help='seed of the initial weights, data order and augmentation (epoch e uses seed+e)')
+    add('--limit-train', type=int, help='use only the first N training images (smoke tests)')
+    add('--limit-val', type=int, help='use only the first N validation images (smoke tests)')
+    model = parser.add_argument_group('model options (passed to the constructor only when '
+                                      'given)')
+    model.add_argument('--act-type', help='ATAC: relu, prelu, elu, selu, gelu, swish, ChaATAC')
+    model.add_argument('--r', type=int, help='ATAC: ChaATAC reduction ratio')
+    model.add_argument('--act-layers', type=int, help='ATAC: activation positions using '
+                                                      'act-type')
+    model.add_argument('--act-order', choices=('bac', 'pre'),
+                       help='ATAC: count act-layers from the end (bac) or the start (pre)')
+    model.add_argument('--replace-act', help='ATAC: activation of the other positions')
+    model.add_argument('--useReLU', action=argparse.BooleanOptionalAction,
+                       help='ATAC: ChaATAC inner ReLU')
+    model.add_argument('--useGlobal', action=argparse.BooleanOptionalAction,
+                       help='ATAC: ChaATAC pools globally first')
+    model.add_argument('--last-gamma', action='store_true',
+                       help='zero-initialise the last BN gamma of every block (models that '
+                            'take last_gamma)')
+    model.add_argument('--model-kwargs', default=None,
+                       help='further constructor arguments as "key=value,..." (Python '
+                            'literals)')
+    return parser.parse_args(argv)
+
+
+def model_kwargs(args):
+    kwargs = family_kwargs(args)
+    for flag in ATAC_FLAGS:
+        value = getattr(args, flag)
+        if value is not None:
+            if flag in kwargs:
+                raise ValueError('--%s and --model-kwargs both set %s; give it once'
+                                 % (flag.replace('_', '-'), flag))
+            kwargs[flag] = value
+    return kwargs
+
+
+def resume_from_file(args):
+    """GluonCV's CIFAR ``--resume-from PARAMS``: turn it into ``--resume-params/-states/-epoch``
+    (from the checkpoint's ``.json`` when there is one, else the file name and the ``.states``
+    beside it)."""
+    if not args.resume_from or os.path.isdir(os.path.expanduser(args.resume_from)):
+        return args
+    params = os.path.expanduser(args.resume_from)
+    if not os.path.isfile(params):
+        raise FileNotFoundError('--resume-from %s: no such file or folder' % params)
+    ckpt = read_checkpoint(meta_path_for(params))
+    if ckpt is not None and ckpt.params == params:
+        epoch, states = ckpt.epoch, ckpt.states
+    else:
+        match = re.search(r'-(\d+)(-best)?\.params$', params)
+        epoch = int(match.group(1)) if match else -1
+        states = os.path.splitext(params)[0] + '.states'
+        states = states if os.path.isfile(states) else ''
+    args.resume_params, args.resume_states = params, states or ''
+    args.resume_epoch = args.resume_epoch or epoch + 1
+    args.resume_from = ''
+    return args
+
+
+def image_transform(dataset, train):
+    """GluonCV's CIFAR transforms; no flips for digits (a mirrored digit is another glyph)."""
+    from mxnet.gluon.data.vision import transforms
+    _, mean, std, flips = DATASETS[dataset]
+    steps = []
+    if train:
+        steps.append(import_gluoncv().data.transforms.RandomCrop(IMAGE_SIZE, pad=4))
+        if flips:
+            steps.append(transforms.RandomFlipLeftRight())
+    steps += [transforms.ToTensor(), transforms.Normalize(list(mean), list(std))]
+    return transforms.Compose(steps)
+
+
+def data_sources(args, batch_size):
+    sources = []
+    for train, limit in ((True, args.limit_train), (False, args.limit_val)):
+        dataset = get_dataset(args.dataset, train=train, root=args.data_dir,
+                              download=not args.no_download,
+                              fine_label=not args.cifar100_coarse)
+        if limit:
+            dataset = dataset.take(limit)
+        sources.append(SmallImageSource(
+            dataset, batch_size, train, image_transform(args.dataset, train), args.num_workers,
+            args.seed, '%s %s split' % (args.dataset, 'training' if train else 'validation')))
+    if len(sources[0]) == 0:
+        raise ValueError('the training set (%d images) is smaller than one batch (%d)'
+                         % (sources[0].num_samples, batch_size))
+    return sources
+
+
+class Run(object):
+    """A training run whose arguments, data and network are checked before the first batch."""
+
+    def __init__(self, args):
+        self.args = args
+        for name in ('batch_size', 'num_epochs'):
+            if getattr(args, name) < 1:
+                raise ValueError('--%s must be >= 1' % name.replace('_', '-'))
+        self.ctx = make_context(args.num_gpus)
+        check_dtype(self.ctx, args.dtype)
+        info = get_model_info(args.model)
+        if info.min_size > IMAGE_SIZE:
+            raise ValueError('%s needs inputs of at least %d px; %s images are %dx%d'
+                             % (args.model, info.min_size, args.dataset, IMAGE_SIZE,
+                                IMAGE_SIZE))
+        self.classes = DATASETS[args.dataset][0]
+        self.tag = '%s-%s' % (args.dataset, args.model)
+        self.point = find_resume_point(resume_from_file(args), self.tag)
+        if self.point is not None and self.point.epoch >= args.num_epochs:
+            raise ValueError('%s ends at epoch %d: nothing is left to do with --num-epochs %d '
+                             '(raise it to train on)' % (self.point.origin,
+                                                         self.point.epoch - 1, args.num_epochs))
+        self.kwargs = model_kwargs(args)
+        seed_epoch(args.seed, 0)        # the initial weights depend on --seed only
+        self.net = create_network(args.model, self.classes, self.kwargs, args.last_gamma)
+        self.batch_size = args.batch_size * len(self.ctx)
+        self.train_data, self.val_data = data_sources(args, self.batch_size)
+        self.plot_dir = args.save_plot_dir or args.save_dir
+        self.log_file = args.logging_file or os.path.join(args.save_dir, self.tag + '.log')
+        for folder in {args.save_dir, self.plot_dir, os.path.dirname(self.log_file) or '.'}:
+            os.makedirs(folder, exist_ok=True)
+
+    def execute(self):
+        """Train and report; returns a dict: val_acc, best_val_acc, seconds, params, log, plot."""
+        args, net, ctx = self.args, self.net, self.ctx
+        logger = setup_logger(self.log_file)
+        logger.info(args)
+        logger.info('Model %s %s, %d training / %d validation images, context %s', args.model,
+                    self.kwargs, self.train_data.num_samples, self.val_data.num_samples, ctx)
+        point = self.point
+        prepare_network(net, ctx, args.dtype, IMAGE_SIZE, point.params if point else None)
+        batches = len(self.train_data)
+        scheduler = build_lr_scheduler(args.lr, args.lr_mode, args.num_epochs, batches,
+                                       args.warmup_epochs, args.warmup_lr, args.lr_decay,
+                                       args.lr_decay_epoch, args.lr_decay_period)
+        from mxnet import gluon
+        trainer = gluon.Trainer(net.collect_params(), args.optimizer, optimizer_params(
+            args.optimizer, scheduler, args.wd, args.momentum, args.dtype))
+        if point is not None:
+            restore(point, trainer, scheduler, batches)
+        if args.mode == 'hybrid':
+            net.hybridize(static_alloc=True, static_shape=True)
+        recipe = Recipe(self.classes, args.dtype, log_interval=args.log_interval)
+        saver = Saver(args.save_dir if args.save_period else '', self.tag, args.save_period,
+                      dict(model=args.model, dataset=args.dataset, classes=self.classes,
+                           dtype=args.dtype, input_size=IMAGE_SIZE, model_kwargs=self.kwargs,
+                           batches_per_epoch=batches))
+        loss_fn = make_loss(sparse_label=True)
+        history = import_gluoncv().utils.TrainingHistory(['training-error', 'validation-error'])
+        plot = os.path.join(self.plot_dir, self.tag + '_history.png')
+        best_err = point.best_err if point else 1.0
+        start = time.time()
+        for epoch in range(point.epoch if point else 0, args.num_epochs):
+            tic = time.time()
+            seed_epoch(args.seed, epoch)
+            _, train_acc, speed = train_epoch(net, trainer, self.train_data, ctx, recipe,
+                                              loss_fn, epoch, batches,
+                                              self.batch_size, logger)
+            val_acc = evaluate(net, self.val_data, ctx, args.dtype, self.classes)[0]
+            history.update([1 - train_acc, 1 - val_acc])
+            history.plot(save_path=plot)
+            logger.info('[Epoch %d] train=%f val=%f time: %f'
+                        % (epoch, train_acc, val_acc, time.time() - tic))
+            logger.info('[Epoch %d] speed: %d samples/sec' % (epoch, int(speed)))
+            best_err = saver.after_epoch(epoch, args.num_epochs, net, trainer,
+                                         (epoch + 1) * batches, 1 - val_acc, best_err)
+        took = time.time() - start
+        last = latest_checkpoint(args.save_dir, self.tag) if saver.enabled else None
+        params = last.params if last is not None else '(not saved: --save-period 0)'
+        logger.info('Final validation accuracy: %.4f (best %.4f)' % (val_acc, 1 - best_err))
+        logger.info('Training took %.1f s (%.1f min)' % (took, took / 60))
+        logger.info('Parameters: %s' % params)
+        logger.info('Log: %s' % self.log_file)
+        logger.info('Plot: %s' % plot)
+        return {'val_acc': val_acc, 'best_val_acc': 1 - best_err, 'seconds': took,
+                'params': params, 'log': self.log_file, 'plot': plot}
+
+
+def start(argv=None):
+    """Parse and check the arguments, the data and the model; raises ValueError or
+    FileNotFoundError (with the fix) before anything is trained."""
+    return Run(parse_args(argv))
+
+
+def main(argv=None):
+    """Train as the command line says; returns the summary of :meth:`Run.execute`."""
+    return start(argv).execute()
+
+
+if __name__ == '__main__':
+    try:
+        RUN = start()
+    except (ValueError, FileNotFoundError) as error:
+        sys.exit('train_cifar.py: error: %s' % error)
+    RUN.execute()
