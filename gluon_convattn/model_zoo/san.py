@@ -1,2 +1,120 @@
-"""SAN networks (being written)."""
-__all__ = []
+"""SAN networks (hszhao/SAN ``model/san.py``): SAN10, SAN15 and SAN19, pairwise and patchwise."""
+from mxnet.gluon import nn
+from mxnet.gluon.block import HybridBlock
+
+from ..nn.san import SA_TYPES, SANBottleneck
+from ..utils.checks import (check_choice, check_image_batch, check_int_list,
+                            check_positive_int)
+from .model_zoo import register_model
+
+__all__ = ['SAN', 'san10_pairwise', 'san10_patchwise', 'san15_pairwise', 'san15_patchwise',
+           'san19_pairwise', 'san19_patchwise']
+
+STAGES = 5
+KERNELS = (3, 7, 7, 7, 7)
+
+
+def min_input_size(kernels):
+    """Smallest input side the network takes: stage ``i`` runs at 1/2**(i+1) of the input (a
+    2x2 max-pool before each stage) and its reflection padding ``k // 2`` must stay below the
+    feature size."""
+    return max(2 ** (i + 1) * (k // 2 + 1) for i, k in enumerate(kernels))
+
+
+class SAN(HybridBlock):
+    """Self-attention network: a 1x1 stem, then five stages of max-pool, 1x1 transition
+    convolution, SAN bottlenecks and BN-ReLU; global average pooling and a classifier.
+
+    Parameters
+    ----------
+    sa_type : int
+        0 for pairwise, 1 for patchwise self-attention.
+    layers : list of 5 int
+        Bottlenecks per stage.
+    kernels : list of 5 int
+        Odd attention window size per stage.
+    classes : int, default 1000
+        Output classes.
+    base_channels : int, default 64
+        Stem width; stages have 1, 4, 8, 16 and 32 times as many channels (upstream: 64).
+        Narrower networks are for tests; it must be a multiple of 4 * share_planes.
+    share_planes : int, default 8
+        Channels sharing one attention weight map.
+    impl : str or None
+        Operator implementation, see :func:`gluon_convattn.ops.resolve_impl`.
+
+    Inputs: (N, 3, H, W) with H, W >= :attr:`min_size` (128 for the released kernels).
+    """
+
+    def __init__(self, sa_type, layers, kernels=KERNELS, classes=1000, base_channels=64,
+                 share_planes=8, impl=None, **kwargs):
+        super(SAN, self).__init__(**kwargs)
+        check_choice(sa_type, tuple(SA_TYPES), 'sa_type')
+        layers = check_int_list(layers, STAGES, 'layers (one per stage)', minimum=0)
+        kernels = check_int_list(kernels, STAGES, 'kernels (one per stage)')
+        if any(k % 2 == 0 for k in kernels):
+            raise ValueError('kernels must be odd (each window needs a centre), got %r'
+                             % (kernels,))
+        for value, name in ((classes, 'classes'), (share_planes, 'share_planes'),
+                            (base_channels, 'base_channels')):
+            check_positive_int(value, name)
+        if base_channels < 16 or base_channels % (4 * share_planes):
+            raise ValueError('base_channels=%r must be >= 16 and a multiple of 4 * share_planes '
+                             '= %d (the first stage has base_channels // 16 relation and '
+                             'base_channels // 4 attention channels)'
+                             % (base_channels, 4 * share_planes))
+        self.min_size = min_input_size(kernels)
+        self._label = 'SAN (%s, layers %s)' % (SA_TYPES[sa_type], layers)
+        widths = [base_channels] + [base_channels * 4 * 2 ** i for i in range(STAGES - 1)]
+        with self.name_scope():
+            self.conv_in = nn.Conv2D(base_channels, 1, use_bias=False, in_channels=3)
+            self.bn_in = nn.BatchNorm(in_channels=base_channels)
+            self.pool = nn.MaxPool2D(2, 2)
+            in_channels = base_channels
+            for i, (planes, blocks, k) in enumerate(zip(widths, layers, kernels)):
+                setattr(self, 'conv%d' % i, nn.Conv2D(planes, 1, use_bias=False,
+                                                      in_channels=in_channels))
+                setattr(self, 'bn%d' % i, nn.BatchNorm(in_channels=planes))
+                stage = nn.HybridSequential(prefix='layer%d_' % i)
+                with stage.name_scope():
+                    for _ in range(blocks):
+                        stage.add(SANBottleneck(sa_type, planes, share_planes=share_planes,
+                                                kernel_size=k, impl=impl))
+                setattr(self, 'layer%d' % i, stage)
+                in_channels = planes
+            self.avgpool = nn.GlobalAvgPool2D()
+            self.fc = nn.Dense(classes, in_units=in_channels)
+
+    def forward(self, x, *args):
+        check_image_batch(x, self._label, self.min_size, works='224x224')
+        return super(SAN, self).forward(x, *args)
+
+    def hybrid_forward(self, F, x):
+        x = F.relu(self.bn_in(self.conv_in(x)))
+        for i in range(STAGES):
+            x = self.pool(x)
+            x = getattr(self, 'conv%d' % i)(x)
+            x = getattr(self, 'layer%d' % i)(x)
+            x = F.relu(getattr(self, 'bn%d' % i)(x))
+        return self.fc(F.flatten(self.avgpool(x)))
+
+
+def _register(name, sa_type, layers, summary):
+    """Register ``name`` as SAN(sa_type, layers, KERNELS) and return its constructor."""
+    @register_model(name, family='SAN', input_size=224, min_size=min_input_size(KERNELS),
+                    faithful_to='hszhao/SAN model/san.py san(sa_type=%d, layers=%s, kernels=%s)'
+                    % (sa_type, layers, list(KERNELS)))
+    def constructor(classes=1000, **kwargs):
+        return SAN(sa_type, layers, KERNELS, classes=classes, **kwargs)
+    constructor.__name__ = constructor.__qualname__ = name
+    constructor.__doc__ = ('%s (upstream: %s).\n\nParameters\n----------\nclasses : int, '
+                           'default 1000\n**kwargs\n    Passed to :class:`SAN`.' % (name, summary))
+    return constructor
+
+
+san10_pairwise = _register('san10_pairwise', 0, [2, 1, 2, 4, 1], '10.5M params, 74.9% top-1')
+san10_patchwise = _register('san10_patchwise', 1, [2, 1, 2, 4, 1], '11.8M params, 77.1% top-1')
+san15_pairwise = _register('san15_pairwise', 0, [3, 2, 3, 5, 2], '14.1M params, 76.6% top-1')
+san15_patchwise = _register('san15_patchwise', 1, [3, 2, 3, 5, 2], '16.2M params, 78.0% top-1')
+san19_pairwise = _register('san19_pairwise', 0, [3, 3, 4, 6, 3], '17.6M params, 76.9% top-1')
+san19_patchwise = _register('san19_patchwise', 1, [3, 3, 4, 6, 3], '20.5M params, 78.2% top-1')
