@@ -1,2 +1,242 @@
-"""ACmix networks (being written)."""
-__all__ = []
+"""ACmix networks (LeapLabTHU/ACmix): ACmix-ResNet-26/38/50 and ACmix-Swin-T/S.
+
+* ``ResNet/ResNet_ImageNet.py``: torchvision's ResNet-50 layout whose bottlenecks have an
+  :class:`~gluon_convattn.nn.ACmix` layer as their middle layer (k_att 7, head 4, k_conv 3;
+  upstream's ``_make_layer`` names its arguments ``rate, k, head`` but passes them on in the
+  order k_att, head, k_conv).
+* ``Swin-Transformer/models/swin_transformer_acmix.py``: Swin Transformer whose window attention
+  mixes in ACmix's convolution path.
+"""
+import mxnet as mx
+from mxnet.gluon import nn
+from mxnet.gluon.block import HybridBlock
+from mxnet.gluon.nn import BatchNorm
+
+from ..nn.acmix import ACmix
+from ..nn.swin import PatchEmbed, SwinStage
+from ..utils.checks import check_image_batch, check_positive_int
+from .model_zoo import register_model
+from .resnet_trunk import Bottleneck, ResNetTrunk
+
+__all__ = ['ACmixResNet', 'SwinTransformerACmix', 'resnet_min_size', 'acmix_resnet26',
+           'acmix_resnet38', 'acmix_resnet50', 'acmix_swin_tiny', 'acmix_swin_small']
+
+_STEM_STRIDE, _STRIDED_STAGES = 4, 3
+
+
+def _stem_size(size):
+    """Side after the 7x7/2 convolution (padding 3) and the 3x3/2 max-pool (padding 1)."""
+    return ((size - 1) // 2) // 2 + 1
+
+
+def resnet_min_size(kernel_att):
+    """Smallest input side of an ACmix-ResNet: the last stage must be larger than the
+    attention's reflection padding ``(kernel_att - 1) // 2``."""
+    return _STEM_STRIDE * 2 ** _STRIDED_STAGES * ((kernel_att - 1) // 2 + 1)
+
+
+class ACmixResNet(ResNetTrunk):
+    """ResNet-50-style network with ACmix as the middle layer of every bottleneck.
+
+    Parameters
+    ----------
+    layers : list of 4 int
+        Bottlenecks per stage.
+    k_att : int, default 7
+        Attention window of every ACmix layer.
+    head : int, default 4
+        Attention heads.
+    k_conv : int, default 3
+        Kernel of the convolution path.
+    classes : int, default 1000
+    last_gamma : bool, default False
+        Initialise each block's last BatchNorm gamma with zeros.
+    final_drop : float, default 0.0
+        Dropout before the classifier.
+    impl : str or None
+        Operator implementation, see :func:`gluon_convattn.ops.resolve_impl`.
+
+    Inputs: (N, 3, H, W). Stages 2-4 halve the feature map by taking every second attention
+    query, so the 4x-reduced stem output must be divisible by 8 (H, W multiples of 32 work),
+    and the last stage must exceed the reflection padding ``(k_att - 1) // 2``: at least
+    :func:`resnet_min_size` (128 for k_att 7). 224 is the design size.
+    """
+
+    def __init__(self, layers, k_att=7, head=4, k_conv=3, classes=1000, last_gamma=False,
+                 final_drop=0.0, impl=None, norm_layer=BatchNorm, norm_kwargs=None, **kwargs):
+        for value, name in ((k_att, 'k_att'), (head, 'head'), (k_conv, 'k_conv')):
+            check_positive_int(value, name)
+        fixed = sorted(set(kwargs) & {'stem', 'dilated'})
+        if fixed:
+            raise ValueError('ACmixResNet has the ImageNet stem and strided (undilated) stages '
+                             'as upstream; it does not take %s' % ', '.join(fixed))
+
+        def make_conv2(mid, strides, dilation):
+            return ACmix(mid, mid, k_att, head, k_conv, stride=strides, impl=impl)
+
+        def make_block(stage, index, channels, mid, strides, dilation, downsample):
+            return Bottleneck(channels, mid, strides, dilation, downsample,
+                              make_conv2=make_conv2, norm_layer=norm_layer,
+                              norm_kwargs=norm_kwargs, last_gamma=last_gamma)
+
+        super(ACmixResNet, self).__init__(layers, make_block, classes=classes,
+                                          final_drop=final_drop, norm_layer=norm_layer,
+                                          norm_kwargs=norm_kwargs, **kwargs)
+        self.k_att = k_att
+        self.min_size = resnet_min_size(k_att)
+        self._label = 'ACmix-ResNet (layers %s, k_att %d)' % (list(layers), k_att)
+
+    def forward(self, x, *args):
+        check_image_batch(x, self._label, self.min_size, works='224x224')
+        if isinstance(x, mx.nd.NDArray):
+            sizes = [_stem_size(side) for side in x.shape[2:]]
+            if any(side % 2 ** _STRIDED_STAGES for side in sizes):
+                raise ValueError(
+                    '%s takes every second attention query in stages 2-4, so the 4x-reduced '
+                    'stem output must be divisible by 8; input %dx%d gives %dx%d. Use H, W '
+                    'multiples of 32 (e.g. 224x224, or %dx%d at the least)'
+                    % (self._label, x.shape[2], x.shape[3], sizes[0], sizes[1],
+                       self.min_size, self.min_size))
+        return super(ACmixResNet, self).forward(x, *args)
+
+
+def _resnet_faithful(layers):
+    return ('LeapLabTHU/ACmix ResNet/ResNet_ImageNet.py ACmix_ResNet(layers=%s) '
+            '(k_att 7, head 4, k_conv 3)' % layers)
+
+
+_R26, _R38, _R50 = [1, 2, 4, 1], [2, 3, 5, 2], [3, 4, 6, 3]
+_RESNET_MIN = resnet_min_size(7)
+
+
+@register_model('acmix_resnet26', family='ACmix', faithful_to=_resnet_faithful(_R26),
+                input_size=224, min_size=_RESNET_MIN)
+def acmix_resnet26(classes=1000, **kwargs):
+    """ACmix-ResNet-26 (10.5M parameters; 76.1% top-1 in the paper)."""
+    return ACmixResNet(_R26, classes=classes, **kwargs)
+
+
+@register_model('acmix_resnet38', family='ACmix', faithful_to=_resnet_faithful(_R38),
+                input_size=224, min_size=_RESNET_MIN)
+def acmix_resnet38(classes=1000, **kwargs):
+    """ACmix-ResNet-38 (14.4M parameters; 77.4% top-1 in the paper)."""
+    return ACmixResNet(_R38, classes=classes, **kwargs)
+
+
+@register_model('acmix_resnet50', family='ACmix', faithful_to=_resnet_faithful(_R50),
+                input_size=224, min_size=_RESNET_MIN)
+def acmix_resnet50(classes=1000, **kwargs):
+    """ACmix-ResNet-50 (18.3M parameters; 77.8% top-1 in the paper)."""
+    return ACmixResNet(_R50, classes=classes, **kwargs)
+
+
+class SwinTransformerACmix(HybridBlock):
+    """Swin Transformer with ACmix window attention (upstream ``SwinTransformer_acmix``).
+
+    Parameters
+    ----------
+    img_size : int, default 224
+        The input side; the window partitions and masks are built for it, so inputs must have
+        exactly this size.
+    patch_size : int, default 4
+    in_channels : int, default 3
+    classes : int, default 1000
+    embed_dim : int, default 96
+        Channels of the first stage (doubled by every patch merging).
+    depths : list of int, default [2, 2, 6, 2]
+    num_heads : list of int, default [3, 6, 12, 24]
+    window_size : int, default 7
+    mlp_ratio : float, default 4.0
+    qkv_bias : bool, default True
+    qk_scale : float or None
+    drop_rate, attn_drop_rate : float, default 0.0
+    drop_path_rate : float, default 0.1
+        Stochastic depth, rising linearly from 0 over the blocks (the released configs use
+        0.2 for Swin-T and 0.3 for Swin-S, the defaults of :func:`acmix_swin_tiny` and
+        :func:`acmix_swin_small`).
+
+    Inputs: (N, in_channels, img_size, img_size). Output: (N, classes).
+    """
+
+    def __init__(self, img_size=224, patch_size=4, in_channels=3, classes=1000, embed_dim=96,
+                 depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24), window_size=7, mlp_ratio=4.0,
+                 qkv_bias=True, qk_scale=None, drop_rate=0.0, attn_drop_rate=0.0,
+                 drop_path_rate=0.1, **kwargs):
+        super(SwinTransformerACmix, self).__init__(**kwargs)
+        for value, name in ((img_size, 'img_size'), (patch_size, 'patch_size'),
+                            (in_channels, 'in_channels'), (classes, 'classes'),
+                            (embed_dim, 'embed_dim'), (window_size, 'window_size')):
+            check_positive_int(value, name)
+        if len(depths) != len(num_heads) or not depths:
+            raise ValueError('depths and num_heads need one entry per stage, got %r and %r'
+                             % (depths, num_heads))
+        stages = len(depths)
+        grid = img_size // patch_size
+        if img_size % patch_size or grid % 2 ** (stages - 1):
+            raise ValueError('img_size=%d must be a multiple of patch_size * 2**(stages-1) = %d '
+                             '(each patch merging halves the token grid)'
+                             % (img_size, patch_size * 2 ** (stages - 1)))
+        self.img_size, self.in_channels = img_size, in_channels
+        self.min_size = img_size
+        rates = [drop_path_rate * i / max(sum(depths) - 1, 1) for i in range(sum(depths))]
+        block_kwargs = dict(mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, qk_scale=qk_scale,
+                            drop=drop_rate, attn_drop=attn_drop_rate)
+        with self.name_scope():
+            self.patch_embed = PatchEmbed(patch_size, in_channels, embed_dim)
+            self.pos_drop = nn.Dropout(drop_rate)
+            self.layers = nn.HybridSequential(prefix='layers_')
+            with self.layers.name_scope():
+                for i, (depth, heads) in enumerate(zip(depths, num_heads)):
+                    side = grid // 2 ** i
+                    first = sum(depths[:i])
+                    self.layers.add(SwinStage(embed_dim * 2 ** i, (side, side), depth, heads,
+                                              window_size, rates[first:first + depth],
+                                              downsample=i < stages - 1,
+                                              block_kwargs=block_kwargs))
+            self.num_features = embed_dim * 2 ** (stages - 1)
+            self.norm = nn.LayerNorm(in_channels=self.num_features)
+            self.head = nn.Dense(classes, in_units=self.num_features)
+
+    def forward(self, x, *args):
+        check_image_batch(x, 'ACmix-Swin', self.img_size, channels=self.in_channels,
+                          works='%dx%d' % (self.img_size, self.img_size))
+        if isinstance(x, mx.nd.NDArray) and tuple(x.shape[2:]) != (self.img_size, self.img_size):
+            raise ValueError('ACmix-Swin was built for %dx%d inputs (its windows and masks '
+                             'are fixed at construction), got %dx%d; resize the input or build '
+                             'the model with img_size=%d'
+                             % (self.img_size, self.img_size, x.shape[2], x.shape[3],
+                                x.shape[2]))
+        return super(SwinTransformerACmix, self).forward(x, *args)
+
+    def hybrid_forward(self, F, x):
+        x = self.layers(self.pos_drop(self.patch_embed(x)))
+        return self.head(F.mean(self.norm(x), axis=1))
+
+
+def _swin_faithful(depths, drop_path):
+    return ('LeapLabTHU/ACmix Swin-Transformer/models/swin_transformer_acmix.py '
+            'SwinTransformer_acmix(embed_dim=96, depths=%s, num_heads=[3, 6, 12, 24], '
+            'window_size=7, drop_path_rate=%s)' % (depths, drop_path))
+
+
+def _swin(depths, drop_path_rate, classes, kwargs):
+    config = dict(embed_dim=96, depths=depths, num_heads=[3, 6, 12, 24], window_size=7,
+                  drop_path_rate=drop_path_rate)
+    config.update(kwargs)
+    return SwinTransformerACmix(classes=classes, **config)
+
+
+@register_model('acmix_swin_tiny', family='ACmix', faithful_to=_swin_faithful([2, 2, 6, 2], 0.2),
+                input_size=224, min_size=224)
+def acmix_swin_tiny(classes=1000, **kwargs):
+    """ACmix-Swin-T (28.6M parameters; 81.9% top-1 in the paper). Keyword arguments override
+    the configuration (e.g. ``img_size``)."""
+    return _swin([2, 2, 6, 2], 0.2, classes, kwargs)
+
+
+@register_model('acmix_swin_small', family='ACmix',
+                faithful_to=_swin_faithful([2, 2, 18, 2], 0.3), input_size=224, min_size=224)
+def acmix_swin_small(classes=1000, **kwargs):
+    """ACmix-Swin-S (50.3M parameters; 83.5% top-1 in the paper). Keyword arguments override
+    the configuration (e.g. ``img_size``)."""
+    return _swin([2, 2, 18, 2], 0.3, classes, kwargs)
