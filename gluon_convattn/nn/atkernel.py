@@ -1,2 +1,199 @@
-"""AT kernel layer (being written)."""
-__all__ = []
+"""The AT kernel: a convolution whose per-position, per-tap weights come from attention.
+
+Port of the ``AT_kernel`` layer of Koooko96/AT-kernel (``mmcls/models/backbones/
+resnet_ATkernel.py``). For every output position ``p`` and every tap ``j`` of its ``k x k``
+window, a small MLP looks at the input at the window centre (``Q``) next to the key embedding
+at the tap (``K``) and predicts ``group_channels`` weights per output channel; the output is the
+weighted sum of the value embedding over the window's taps and the group's channels::
+
+    K   = unfold(relu(bn(conv1x1(x))))                       (N, C, k*k, H*W)
+    A   = GN(conv1x1(relu(bn(conv1x1(concat(Q, K))))))       (N, O*G, k*k, H*W)
+    V   = bn(conv1x1(x))                                     (N, O*G, H, W)
+    out = sum_g sum_j A[:, o*G+g, j] * unfold(V)[:, o*G+g, j]  (N, O, H, W)
+
+``Q`` is ``x`` itself repeated over the taps, ``GN`` a group normalisation with one group per
+output channel. With ``stride > 1`` the input is average-pooled first. There is no softmax:
+upstream's bottleneck passes a ``softmax=`` argument that its ``AT_kernel`` does not accept
+(see ``docs/atkernel.md``); the layer is ported as it is defined.
+
+The first MLP layer is linear, so its weight splits into a centre half and a tap half; the
+centre half runs once per position and is broadcast over the taps instead of being applied to
+``k*k`` copies of ``x``. The parameters are those of the 1x1 convolution over the
+concatenation, so checkpoints convert one to one. The key taps come from :func:`ops.unfold`
+(the MLP reads them); the weighted sum over the value taps is :func:`ops.aggregation` with one
+weight map per value channel, whose CUDA kernel does not materialise the value taps.
+"""
+import mxnet as mx
+from mxnet.gluon import nn
+from mxnet.gluon.block import HybridBlock
+
+from .. import ops
+from ..utils.checks import check_positive_int
+
+__all__ = ['ATKernel', 'CentreTapsConv', 'ChannelGroupNorm']
+
+
+class CentreTapsConv(HybridBlock):
+    """A 1x1 convolution over ``concat(centre repeated over the taps, taps)``, computed without
+    repeating the centre.
+
+    Parameters
+    ----------
+    channels : int
+        Output channels.
+    in_channels : int
+        Channels of ``centre`` and of ``taps`` (the weight has ``2 * in_channels`` inputs:
+        the centre's first, as in the concatenation).
+
+    Inputs: ``centre`` (N, C, H, W) and ``taps`` (N, C, T, H*W). Output: (N, channels, T, H*W).
+    """
+
+    def __init__(self, channels, in_channels, **kwargs):
+        super(CentreTapsConv, self).__init__(**kwargs)
+        self._channels, self._in_channels = channels, in_channels
+        with self.name_scope():
+            self.weight = self.params.get('weight', shape=(channels, 2 * in_channels, 1, 1))
+            self.bias = self.params.get('bias', shape=(channels,), init='zeros')
+
+    def hybrid_forward(self, F, centre, taps, weight, bias):
+        c = self._in_channels
+        conv = dict(kernel=(1, 1), num_filter=self._channels)
+        w_centre = F.slice_axis(weight, axis=1, begin=0, end=c)
+        w_taps = F.slice_axis(weight, axis=1, begin=c, end=2 * c)
+        from_centre = F.Convolution(centre, w_centre, no_bias=True, **conv)
+        from_taps = F.Convolution(taps, w_taps, bias, **conv)
+        return F.broadcast_add(from_taps, from_centre.reshape((0, 0, 1, -1)))
+
+
+class ChannelGroupNorm(HybridBlock):
+    """Group normalisation with a scale and shift per channel (PyTorch's ``nn.GroupNorm``).
+
+    MXNet 1.x's ``nn.GroupNorm`` has one scale and shift per group, so its parameters cannot
+    hold PyTorch's; this block normalises with the group statistics and then applies per-channel
+    ``gamma`` and ``beta``.
+
+    Parameters
+    ----------
+    num_groups : int
+        Groups of consecutive channels that share mean and variance.
+    channels : int
+        Channels (a multiple of ``num_groups``).
+    epsilon : float, default 1e-5
+        Added to the variance.
+
+    Inputs: (N, channels, H, W). Output: the same shape.
+    """
+
+    def __init__(self, num_groups, channels, epsilon=1e-5, **kwargs):
+        super(ChannelGroupNorm, self).__init__(**kwargs)
+        if channels % num_groups:
+            raise ValueError('channels=%d must be a multiple of num_groups=%d'
+                             % (channels, num_groups))
+        self._num_groups, self._channels, self._epsilon = num_groups, channels, epsilon
+        with self.name_scope():
+            self.gamma = self.params.get('gamma', shape=(channels,), init='ones')
+            self.beta = self.params.get('beta', shape=(channels,), init='zeros')
+
+    def hybrid_forward(self, F, x, gamma, beta):
+        unit = F.slice_axis(gamma, axis=0, begin=0, end=self._num_groups)
+        normed = F.GroupNorm(x, F.ones_like(unit), F.zeros_like(unit),
+                             num_groups=self._num_groups, eps=self._epsilon)
+        # The per-channel affine as a depthwise 1x1 convolution: the same values, and on the
+        # CPU a several times faster backward than broadcast multiply and add. Its weight is a
+        # copy: MKL-DNN reorders inference weights in place, which fails on a view of gamma.
+        scale = F.identity(gamma.reshape((-1, 1, 1, 1)))
+        return F.Convolution(normed, scale, beta, kernel=(1, 1), num_filter=self._channels,
+                             num_group=self._channels)
+
+
+class _CentreTapsMLP(nn.HybridSequential):
+    """A sequence whose first block takes ``(centre, taps)``; the rest one input each."""
+
+    def hybrid_forward(self, F, centre, taps):
+        blocks = list(self._children.values())
+        x = blocks[0](centre, taps)
+        for block in blocks[1:]:
+            x = block(x)
+        return x
+
+
+class ATKernel(HybridBlock):
+    """AT kernel layer (the middle layer of an AT-kernel bottleneck).
+
+    Parameters
+    ----------
+    in_channels : int
+        Input channels.
+    channels : int
+        Output channels.
+    kernel_size : int, default 3
+        Odd window size.
+    stride : int, default 1
+        Average-pooling factor applied to the input first (as upstream; no pooling at 1).
+    group_channels : int, default 4
+        Value channels (and attention weights) per output channel and tap.
+    reduction_ratio : int, default 4
+        The MLP's hidden width is ``in_channels // reduction_ratio``.
+    impl : str or None
+        Operator implementation, see :func:`gluon_convattn.ops.resolve_impl`.
+
+    Inputs: (N, in_channels, H, W) with H, W >= ``stride``.
+    Output: (N, channels, H // stride, W // stride).
+    """
+
+    def __init__(self, in_channels, channels, kernel_size=3, stride=1, group_channels=4,
+                 reduction_ratio=4, impl=None, **kwargs):
+        super(ATKernel, self).__init__(**kwargs)
+        for value, name in ((in_channels, 'in_channels'), (channels, 'channels'),
+                            (kernel_size, 'kernel_size'), (stride, 'stride'),
+                            (group_channels, 'group_channels'),
+                            (reduction_ratio, 'reduction_ratio')):
+            check_positive_int(value, name)
+        if kernel_size % 2 == 0:
+            raise ValueError('kernel_size must be odd (the window needs a centre), got %d'
+                             % kernel_size)
+        if in_channels < reduction_ratio:
+            raise ValueError('reduction_ratio=%d leaves no hidden MLP channels for '
+                             'in_channels=%d (hidden width is in_channels // reduction_ratio)'
+                             % (reduction_ratio, in_channels))
+        if impl is not None and impl not in ops.IMPLS:
+            raise ValueError('impl must be one of %s, got %r' % (ops.IMPLS, impl))
+        self.in_channels, self.channels = in_channels, channels
+        self.kernel_size, self.stride, self.group_channels = kernel_size, stride, group_channels
+        self.impl = impl
+        hidden, weights = in_channels // reduction_ratio, channels * group_channels
+        with self.name_scope():
+            self.pool = nn.AvgPool2D(pool_size=stride, strides=stride) if stride > 1 else None
+            self.emb_k = nn.HybridSequential(prefix='emb_k_')
+            with self.emb_k.name_scope():
+                self.emb_k.add(nn.Conv2D(in_channels, 1, use_bias=False, in_channels=in_channels),
+                               nn.BatchNorm(in_channels=in_channels), nn.Activation('relu'))
+            self.mlp = _CentreTapsMLP(prefix='mlp_')
+            with self.mlp.name_scope():
+                self.mlp.add(CentreTapsConv(hidden, in_channels),
+                             nn.BatchNorm(in_channels=hidden), nn.Activation('relu'),
+                             nn.Conv2D(weights, 1, in_channels=hidden),
+                             ChannelGroupNorm(channels, weights))
+            self.emb_v = nn.HybridSequential(prefix='emb_v_')
+            with self.emb_v.name_scope():
+                self.emb_v.add(nn.Conv2D(weights, 1, use_bias=False, in_channels=in_channels),
+                               nn.BatchNorm(in_channels=weights))
+
+    def forward(self, x, *args):
+        if isinstance(x, mx.nd.NDArray):
+            if x.ndim != 4 or x.shape[1] != self.in_channels:
+                raise ValueError('ATKernel takes (N, %d, H, W), got shape %s'
+                                 % (self.in_channels, x.shape))
+            if min(x.shape[2:]) < self.stride:
+                raise ValueError('ATKernel with stride %d needs H, W >= %d, got %dx%d'
+                                 % (self.stride, self.stride, x.shape[2], x.shape[3]))
+        return super(ATKernel, self).forward(x, *args)
+
+    def hybrid_forward(self, F, x):
+        if self.pool is not None:
+            x = self.pool(x)
+        window = dict(kernel_size=self.kernel_size, padding=(self.kernel_size - 1) // 2)
+        keys = ops.unfold(F, self.emb_k(x), **window)
+        weights = self.mlp(x, keys)
+        out = ops.aggregation(F, self.emb_v(x), weights, impl=self.impl, **window)
+        return F.sum(out.reshape((0, -4, self.channels, self.group_channels, -2)), axis=2)
