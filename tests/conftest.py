@@ -6,7 +6,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 os.environ.setdefault('MXNET_SUBGRAPH_VERBOSE', '0')
-os.environ.setdefault('OMP_NUM_THREADS', '2')
+os.environ.setdefault('OMP_NUM_THREADS', '1')
 
 
 @pytest.fixture(autouse=True)

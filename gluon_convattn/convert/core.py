@@ -9,6 +9,7 @@ of our parameters must be filled; anything else is a :class:`ConversionError` na
 """
 import importlib
 import os
+import pickle
 import re
 
 import numpy as np
@@ -40,11 +41,45 @@ def _to_numpy(value):
     return np.asarray(value)
 
 
+class _Opaque(dict):
+    """Inert stand-in for any object a training checkpoint pickles beside its weights (yacs'
+    ``CfgNode``, upstream meters, numpy arrays). It records nothing and runs no code, so such
+    files load without trusting their pickles; conversion only keeps the tensors."""
+
+    def __init__(self, *args, **kwargs):
+        super(_Opaque, self).__init__()
+
+    def __setstate__(self, state):
+        pass
+
+    def append(self, item):
+        pass
+
+    def extend(self, items):
+        pass
+
+
+def _restricted_pickle_module():
+    """A pickle module admitting torch's weights-only globals; every other global resolves
+    to :class:`_Opaque`, so no function or constructor outside that list ever runs."""
+    from torch._weights_only_unpickler import _get_allowed_globals
+    allowed = _get_allowed_globals()
+
+    class Unpickler(pickle.Unpickler):
+        def find_class(self, module, name):
+            return allowed.get('%s.%s' % (module, name), _Opaque)
+
+    return type('restricted_pickle', (), {'Unpickler': Unpickler, 'load': pickle.load,
+                                          '__name__': 'restricted_pickle'})
+
+
 def load_checkpoint(path):
     """Read a PyTorch checkpoint into a dict of numpy arrays (torch is imported here only).
 
     Accepts a plain state dict or one wrapped as ``{'state_dict': ...}`` or ``{'model': ...}``;
-    removes a leading ``module.`` (DataParallel) from every key.
+    removes a leading ``module.`` (DataParallel) from every key. Files that pickle more than
+    tensors (a training config, meters) are read with a restricted unpickler that replaces
+    those objects by inert placeholders.
     """
     if not os.path.isfile(path):
         raise FileNotFoundError('checkpoint %s does not exist' % path)
@@ -54,9 +89,14 @@ def load_checkpoint(path):
         raise ImportError('reading PyTorch checkpoints needs torch: pip install torch==2.13.0 '
                           '(CPU is enough)') from None
     try:
-        ckpt = torch.load(path, map_location='cpu', weights_only=True)
+        try:
+            ckpt = torch.load(path, map_location='cpu', weights_only=True)
+        except pickle.UnpicklingError:
+            ckpt = torch.load(path, map_location='cpu', weights_only=False,
+                              pickle_module=_restricted_pickle_module())
     except Exception as err:  # torch raises several unrelated types for a bad file
-        raise ConversionError('%s is not a readable PyTorch checkpoint: %s' % (path, err)) from None
+        raise ConversionError('%s is not a readable PyTorch checkpoint: %s'
+                              % (path, str(err).splitlines()[0])) from None
     for wrapper in ('state_dict', 'model'):
         if isinstance(ckpt, dict) and isinstance(ckpt.get(wrapper), dict):
             ckpt = ckpt[wrapper]

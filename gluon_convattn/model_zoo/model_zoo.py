@@ -13,8 +13,8 @@ import mxnet as mx
 
 from ..utils.params import load_parameters_checked
 
-__all__ = ['register_model', 'get_model', 'get_model_list', 'get_model_info', 'ModelInfo',
-           'params_dir']
+__all__ = ['register_model', 'unregister_model', 'get_model', 'get_model_list',
+           'get_model_info', 'ModelInfo', 'params_dir']
 
 ModelInfo = namedtuple('ModelInfo', ['name', 'constructor', 'family', 'faithful_to',
                                      'input_size', 'default_dataset', 'min_size'])
@@ -48,6 +48,12 @@ def register_model(name, family, faithful_to, input_size=224, default_dataset='i
                                   min_size)
         return fn
     return _register
+
+
+def unregister_model(name):
+    """Remove a registered model (for models registered temporarily, e.g. in tests)."""
+    get_model_info(name)
+    del _MODELS[name.lower()]
 
 
 def get_model_list():
@@ -136,5 +142,6 @@ def get_model(name, pretrained=False, classes=None, ctx=mx.cpu(),
         kwargs['classes'] = classes
     net = info.constructor(**kwargs)
     if pretrained:
-        load_parameters_checked(net, _pretrained_file(info, pretrained, root), ctx=ctx)
+        load_parameters_checked(net, _pretrained_file(info, pretrained, root), ctx=ctx,
+                                cast_dtype=True)
     return net

@@ -9,6 +9,8 @@ from mxnet.gluon import nn
 from mxnet.gluon.block import HybridBlock
 from mxnet.gluon.nn import BatchNorm
 
+from ..utils.checks import check_positive_int
+
 __all__ = ['Bottleneck', 'ResNetTrunk', 'relu']
 
 
@@ -112,6 +114,8 @@ class ResNetTrunk(HybridBlock):
         super(ResNetTrunk, self).__init__(**kwargs)
         if len(layers) != 4:
             raise ValueError('layers must list 4 stage depths, got %r' % (layers,))
+        if not features_only:
+            check_positive_int(classes, 'classes')
         if stem not in ('imagenet', 'small'):
             raise ValueError("stem must be 'imagenet' or 'small', got %r" % (stem,))
         norm_kwargs = norm_kwargs or {}

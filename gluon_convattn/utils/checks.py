@@ -1,7 +1,8 @@
 """Input checks that stop bad input before it reaches MXNet with a message naming the fix."""
 import mxnet as mx
 
-__all__ = ['check_image_batch', 'check_divisible', 'check_choice', 'check_context_dtype']
+__all__ = ['check_image_batch', 'check_positive_int', 'check_int_list', 'check_divisible',
+           'check_choice', 'check_context_dtype']
 
 
 def check_image_batch(x, model, min_size, channels=3, works='224x224'):
@@ -18,6 +19,23 @@ def check_image_batch(x, model, min_size, channels=3, works='224x224'):
     if shape[2] < min_size or shape[3] < min_size:
         raise ValueError('%s needs inputs of at least %dx%d (e.g. %s), got %dx%d'
                          % (model, min_size, min_size, works, shape[2], shape[3]))
+
+
+def check_positive_int(value, name, minimum=1):
+    """Raise ValueError naming ``name`` unless ``value`` is an int >= ``minimum`` (not a bool)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError('%s must be an int >= %d, got %r' % (name, minimum, value))
+
+
+def check_int_list(value, length, name, minimum=1):
+    """Return ``value`` as a list, raising ValueError naming ``name`` unless it is a list or
+    tuple of ``length`` ints (not bools) >= ``minimum``."""
+    if (not isinstance(value, (list, tuple)) or len(value) != length
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= minimum
+                       for v in value)):
+        raise ValueError('%s must be a list of %d ints >= %d, got %r'
+                         % (name, length, minimum, value))
+    return list(value)
 
 
 def check_divisible(value, divisor, what, of):

@@ -1,6 +1,6 @@
 """Golden fixtures: seeded weights described by a key/shape manifest, inputs, expected outputs.
 
-A fixture is measured once from the upstream code (``tools/make_golden.py``) and replayed by the
+A fixture is measured once from the upstream code (``tools/make_golden_<family>.py``) and replayed by the
 tests. The same manifest and seed give the same weights on every machine (numpy's
 ``RandomState`` stream is stable across numpy versions), so a fixture stores no weights.
 

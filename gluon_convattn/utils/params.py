@@ -12,17 +12,20 @@ class ParamsMismatchError(ValueError):
 
 
 def _ensure_shapes(net, input_shape):
-    """Initialize ``net`` if needed and infer every parameter shape from ``input_shape``."""
-    params = net.collect_params()
-    for p in params.values():
-        if p._data is None and not p._deferred_init:
-            p.initialize()
-    if any(p.shape is None or 0 in p.shape for p in params.values()):
+    """Infer the unknown parameter shapes of ``net`` from ``input_shape``.
+
+    ``infer_shape`` traces the symbolic graph, so the network need not be initialized and is
+    left as it was: an uninitialized one still takes ``initialize`` (now with full shapes).
+    """
+    if any(p.shape is None or 0 in p.shape for p in net.collect_params().values()):
         net.infer_shape(mx.nd.zeros(input_shape))
 
 
 def param_shapes(net, input_shape):
-    """Structural parameter names (as ``save_parameters`` writes them) and their shapes."""
+    """Structural parameter names (as ``save_parameters`` writes them) and their shapes.
+
+    Unknown (deferred) shapes are inferred from ``input_shape``; ``net`` is not initialized.
+    """
     _ensure_shapes(net, input_shape)
     return {k: tuple(p.shape) for k, p in net._collect_params_with_prefix().items()}
 
@@ -33,7 +36,7 @@ def count_params(net, input_shape=(1, 3, 224, 224), trainable_only=True):
     Parameters
     ----------
     net : HybridBlock
-        The network; it is initialized (if it is not) and its shapes are inferred.
+        The network; its unknown shapes are inferred, it is not initialized.
     input_shape : tuple
         Input shape used to infer deferred parameter shapes.
     trainable_only : bool
