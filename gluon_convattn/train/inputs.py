@@ -1,0 +1,80 @@
+"""Training and validation sources from the command-line flags, with the class count and
+input size checked against the data before training starts."""
+import os
+
+from ..data.imagenet import Augmentation, LoaderSource, RecordSource, image_folder
+from ..data.recordio import check_labels, read_labels
+from ..data.tiny_imagenet import IMAGE_SIZE as TINY_SIZE
+from ..data.tiny_imagenet import TinyImageNet
+
+__all__ = ['DATASET_CLASSES', 'LABEL_SCAN_LIMIT', 'default_classes', 'default_input_size',
+           'augmentation', 'train_source', 'val_source']
+
+DATASET_CLASSES = {'imagenet': 1000, 'tiny-imagenet': 200}
+# record files up to this many images have all their labels checked before training; larger
+# ones (ImageNet's 1.28M) are checked batch by batch as they are read
+LABEL_SCAN_LIMIT = 200000
+
+
+def default_classes(args):
+    return args.classes if args.classes is not None else DATASET_CLASSES[args.dataset]
+
+
+def default_input_size(args, info):
+    if args.input_size is not None:
+        return args.input_size
+    return TINY_SIZE if args.dataset == 'tiny-imagenet' else info.input_size
+
+
+def augmentation(args, input_size):
+    if len(args.rgb_mean) != 3 or len(args.rgb_std) != 3:
+        raise ValueError('--rgb-mean and --rgb-std take three comma-separated numbers, got '
+                         '%s and %s' % (args.rgb_mean, args.rgb_std))
+    return Augmentation(input_size, args.crop_ratio, tuple(args.rgb_mean), tuple(args.rgb_std),
+                        getattr(args, 'jitter_param', 0.4), getattr(args, 'lighting_param', 0.1))
+
+
+def _check_record_labels(source, classes):
+    if source.total_samples <= LABEL_SCAN_LIMIT:
+        check_labels(read_labels(source.rec, source.idx), classes, source.name)
+
+
+def _check_synsets(dataset, classes, name):
+    if len(dataset.synsets) > classes:
+        raise ValueError('%s has %d classes but --classes is %d; pass --classes %d'
+                         % (name, len(dataset.synsets), classes, len(dataset.synsets)))
+
+
+def _folder_dataset(args, train):
+    if args.dataset == 'tiny-imagenet':
+        return TinyImageNet(args.data_dir, train=train), '--data-dir %s (Tiny ImageNet %s)' % (
+            args.data_dir, 'train' if train else 'val')
+    split = 'train' if train else 'val'
+    return image_folder(args.data_dir, split), '--data-dir %s' % os.path.join(args.data_dir,
+                                                                             split)
+
+
+def train_source(args, batch_size, classes, aug, num_parts=1, part_index=0, seed=0):
+    """The training batches: ``.rec`` with ``--use-rec``, else the folder of ``--dataset``."""
+    if args.use_rec:
+        source = RecordSource(args.rec_train, args.rec_train_idx, batch_size, True, aug,
+                              args.num_workers, num_parts, part_index, seed,
+                              flags=('--rec-train', '--rec-train-idx'))
+        _check_record_labels(source, classes)
+        return source
+    dataset, name = _folder_dataset(args, True)
+    _check_synsets(dataset, classes, name)
+    return LoaderSource(dataset, batch_size, True, aug, args.num_workers, num_parts,
+                        part_index, seed, name=name)
+
+
+def val_source(args, batch_size, classes, aug):
+    """The validation batches (every worker evaluates the whole validation set)."""
+    if args.use_rec:
+        source = RecordSource(args.rec_val, args.rec_val_idx, batch_size, False, aug,
+                              args.num_workers, flags=('--rec-val', '--rec-val-idx'))
+        _check_record_labels(source, classes)
+        return source
+    dataset, name = _folder_dataset(args, False)
+    _check_synsets(dataset, classes, name)
+    return LoaderSource(dataset, batch_size, False, aug, args.num_workers, name=name)
