@@ -186,7 +186,7 @@ def main(argv=None):
         args.optimizer, lr_scheduler, args.wd, args.momentum, args.dtype))
     if point is not None:
         restore(point, trainer, lr_scheduler, batches_per_epoch)
-    dist.broadcast_parameters(net.collect_params())
+    dist.broadcast_parameters(net.collect_params(), trainer)
     if args.mode == 'hybrid':
         net.hybridize(static_alloc=True, static_shape=True)
 

@@ -83,10 +83,28 @@ class Distribution(object):
         return mx.gluon.Trainer(params, optimizer, optimizer_params, kvstore=self.kvstore,
                                 update_on_kvstore=update_on_kvstore)
 
-    def broadcast_parameters(self, params):
-        """Give every worker worker 0's initial parameters (kvstores do it in the trainer)."""
+    def broadcast_parameters(self, params, trainer):
+        """Give every worker worker 0's initial parameters before the first step.
+
+        Horovod broadcasts explicitly. A Gluon trainer on a ``dist_*`` kvstore broadcasts (kvstore
+        init + pull into the weights) lazily at its first ``step``, right before it pushpulls the
+        first gradients under the same keys. MXNet 1.9's threaded engine does not order that pull
+        after the pushpull (they write different arrays), and with ``update_on_kvstore=False``
+        the server then holds the summed gradient, which a late pull copies into the weights.
+        So the trainer's broadcast runs here, and is waited for. The dry forward pass left the
+        weights it used in MKL-DNN's own layout, which the kvstore cannot send; ``reset_ctx``
+        rebuilds them in the default layout first (same values).
+        """
         if self.hvd is not None:
             self.hvd.broadcast_parameters(params, root_rank=0)
+        elif self.kind.startswith('dist'):
+            for param in params.values():
+                param.reset_ctx(param.list_ctx())
+            if not trainer._kv_initialized:
+                trainer._init_kvstore()
+            if trainer._params_to_init:
+                trainer._init_params()
+            mx.nd.waitall()
 
 
 def _import_horovod():

@@ -32,11 +32,25 @@ def launch_script_path():
     return path
 
 
+def _loopback_tracker_for_local_jobs(args):
+    """A ``--launcher local`` job runs on this machine alone, but the tracker would advertise
+    the address of the machine's network interface as ``DMLC_PS_ROOT_URI``; keep it on
+    127.0.0.1 (or on ``DMLC_PS_ROOT_URI`` when set)."""
+    local = any(a == '--launcher=local' for a in args) or any(
+        a == '--launcher' and b == 'local' for a, b in zip(args, args[1:]))
+    if not local:
+        return
+    from dmlc_tracker import tracker
+    host = os.environ.get('DMLC_PS_ROOT_URI', '127.0.0.1')
+    tracker.get_host_ip = lambda host_ip=None: host
+
+
 def main(argv=None):
     """Run ``launch.py`` with ``argv`` (default: this process's arguments)."""
     if not hasattr(threading.Thread, 'isAlive'):
         threading.Thread.isAlive = threading.Thread.is_alive
     args = sys.argv[1:] if argv is None else list(argv)
+    _loopback_tracker_for_local_jobs(args)
     saved = sys.argv
     sys.argv = [launch_script_path()] + args
     try:

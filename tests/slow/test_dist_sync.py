@@ -31,7 +31,8 @@ with toy_model_registered():
 result.net.save_parameters(os.path.join(out, 'worker%d.params' % result.rank))
 with open(os.path.join(out, 'worker%d.json' % result.rank), 'w') as f:
     json.dump({'updates': result.trainer.optimizer.num_update,
-               'workers': result.trainer._kvstore.num_workers}, f)
+               'workers': result.trainer._kvstore.num_workers,
+               'root': os.environ['DMLC_PS_ROOT_URI']}, f)
 '''
 
 
@@ -56,7 +57,7 @@ def test_two_workers_with_dist_sync_end_with_the_same_weights(tmp_path, engine, 
              '--log-interval', '1', '--logging-file', os.path.join(out, 'train.log')]
     command = [sys.executable, '-m', 'gluon_convattn.train.launch', '-n', '2', '-s', '1',
                '--launcher', 'local', sys.executable, str(worker), out, SCRIPT] + train
-    env = dict(os.environ, DMLC_PS_ROOT_URI='127.0.0.1', DMLC_INTERFACE='lo',
+    env = dict(os.environ, DMLC_INTERFACE='lo',
                MXNET_ENGINE_TYPE=engine,
                PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
     proc = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True,
@@ -72,7 +73,7 @@ def test_two_workers_with_dist_sync_end_with_the_same_weights(tmp_path, engine, 
     # 24 images, 2 workers x 2 per batch: 6 synchronous updates per epoch on each worker
     for rank in (0, 1):
         with open(os.path.join(out, 'worker%d.json' % rank)) as f:
-            assert json.load(f) == {'updates': 12, 'workers': 2}
+            assert json.load(f) == {'updates': 12, 'workers': 2, 'root': '127.0.0.1'}
     assert 'kvstore dist_sync: worker 0 of 2' in open(os.path.join(out, 'train.log')).read()
     assert 'kvstore dist_sync: worker 1 of 2' in open(
         os.path.join(out, 'train.log.worker1')).read()
