@@ -54,9 +54,6 @@ from gluon_convattn.train.optim import optimizer_params  # noqa: E402
 from gluon_convattn.train.schedule import LR_MODES  # noqa: E402
 
 IMAGE_SIZE = 32
-# ATAC constructor options beyond the --r/--act-layers/--act-type that family_kwargs reads
-ATAC_FLAGS = ('act_order', 'replace_act', 'useReLU', 'useGlobal')
-
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
@@ -127,18 +124,6 @@ def parse_args(argv=None):
                        help='further constructor arguments as "key=value,..." (Python '
                             'literals)')
     return parser.parse_args(argv)
-
-
-def model_kwargs(args):
-    kwargs = family_kwargs(args)
-    for flag in ATAC_FLAGS:
-        value = getattr(args, flag)
-        if value is not None:
-            if flag in kwargs:
-                raise ValueError('--%s and --model-kwargs both set %s; give it once'
-                                 % (flag.replace('_', '-'), flag))
-            kwargs[flag] = value
-    return kwargs
 
 
 def resume_from_file(args):
@@ -216,7 +201,7 @@ class Run(object):
             raise ValueError('%s ends at epoch %d: nothing is left to do with --num-epochs %d '
                              '(raise it to train on)' % (self.point.origin,
                                                          self.point.epoch - 1, args.num_epochs))
-        self.kwargs = model_kwargs(args)
+        self.kwargs = family_kwargs(args)
         seed_epoch(args.seed, 0)        # the initial weights depend on --seed only
         self.net = create_network(args.model, self.classes, self.kwargs, args.last_gamma)
         self.batch_size = args.batch_size * len(self.ctx)

@@ -15,7 +15,9 @@ __all__ = ['parse_model_kwargs', 'family_kwargs', 'create_network', 'prepare_net
 _LOG = logging.getLogger(__name__)
 _OPEN, _CLOSE = '([{', ')]}'
 # command-line flag -> constructor argument, passed only when the flag is given
-FAMILY_FLAGS = (('r', 'r'), ('act_layers', 'act_layers'), ('act_type', 'act_type'))
+FAMILY_FLAGS = (('r', 'r'), ('act_layers', 'act_layers'), ('act_type', 'act_type'),
+                ('act_order', 'act_order'), ('replace_act', 'replace_act'),
+                ('useReLU', 'useReLU'), ('useGlobal', 'useGlobal'))
 
 
 def _split_top_level(text):
@@ -60,7 +62,9 @@ def parse_model_kwargs(text):
 
 def family_kwargs(args):
     """Constructor arguments from the families' own flags (ATAC's ``--r``, ``--act-layers``,
-    ``--act-type``) and ``--model-kwargs``; a flag that was not given passes nothing."""
+    ``--act-type``, and in ``train_cifar.py`` ``--act-order``, ``--replace-act``,
+    ``--useReLU``, ``--useGlobal``) and ``--model-kwargs``; a flag that was not given (or that
+    the script does not have) passes nothing."""
     kwargs = parse_model_kwargs(getattr(args, 'model_kwargs', None))
     for flag, argument in FAMILY_FLAGS:
         value = getattr(args, flag, None)
