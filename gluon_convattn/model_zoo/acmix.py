@@ -79,15 +79,14 @@ class ACmixResNet(ResNetTrunk):
                               make_conv2=make_conv2, norm_layer=norm_layer,
                               norm_kwargs=norm_kwargs, last_gamma=last_gamma)
 
-        super(ACmixResNet, self).__init__(layers, make_block, classes=classes,
-                                          final_drop=final_drop, norm_layer=norm_layer,
-                                          norm_kwargs=norm_kwargs, **kwargs)
+        super(ACmixResNet, self).__init__(
+            layers, make_block, classes=classes, final_drop=final_drop, norm_layer=norm_layer,
+            norm_kwargs=norm_kwargs, min_size=resnet_min_size(k_att),
+            label='ACmix-ResNet (layers %s, k_att %d)' % (list(layers), k_att), **kwargs)
         self.k_att = k_att
-        self.min_size = resnet_min_size(k_att)
-        self._label = 'ACmix-ResNet (layers %s, k_att %d)' % (list(layers), k_att)
 
-    def forward(self, x, *args):
-        check_image_batch(x, self._label, self.min_size, works='224x224')
+    def check_input(self, x):
+        super(ACmixResNet, self).check_input(x)
         if isinstance(x, mx.nd.NDArray):
             sizes = [_stem_size(side) for side in x.shape[2:]]
             if any(side % 2 ** _STRIDED_STAGES for side in sizes):
@@ -97,7 +96,6 @@ class ACmixResNet(ResNetTrunk):
                     'multiples of 32 (e.g. 224x224, or %dx%d at the least)'
                     % (self._label, x.shape[2], x.shape[3], sizes[0], sizes[1],
                        self.min_size, self.min_size))
-        return super(ACmixResNet, self).forward(x, *args)
 
 
 def _resnet_faithful(layers):

@@ -246,13 +246,11 @@ class ResNetV1bATAC(ResNetTrunk):
         check_choice(act_type, ('ChaATAC', 'relu'), 'act_type')
         check_positive_int(r, 'r')
         _check_act_layers(act_layers, 4)
-        check_positive_int(classes, 'classes')
         if not 0.0 <= final_drop < 1.0:
             raise ValueError('final_drop must be in [0, 1), got %r' % (final_drop,))
         norm_kwargs = dict(norm_kwargs or {})
         if use_global_stats:
             norm_kwargs['use_global_stats'] = True
-        self._label = 'ResNetV1bATAC(layers=%s, act_layers=%d)' % (list(layers), act_layers)
 
         def chaatac(channels):
             return ChaATAC(channels, r=r, useReLU=True, useGlobal=False)
@@ -268,11 +266,9 @@ class ResNetV1bATAC(ResNetTrunk):
         super(ResNetV1bATAC, self).__init__(layers, make_block, classes=classes,
                                             dilated=dilated, avg_down=avg_down,
                                             final_drop=final_drop, norm_layer=norm_layer,
-                                            norm_kwargs=norm_kwargs, **kwargs)
-
-    def forward(self, x, *args):
-        check_image_batch(x, self._label, self.min_size, works='224x224')
-        return super(ResNetV1bATAC, self).forward(x, *args)
+                                            norm_kwargs=norm_kwargs, min_size=self.min_size,
+                                            label='ResNetV1bATAC(layers=%s, act_layers=%d)'
+                                            % (list(layers), act_layers), **kwargs)
 
 
 _CIFAR_SOURCE = ('YimianDai/open-atac model.ResNet20V2ATAC (train_cifar.py --model atac '

@@ -10,7 +10,8 @@ it and returns the four stage outputs, as upstream's mmdetection backbone does.
 import mxnet as mx
 
 from ..nn.atkernel import ATKernel
-from ..utils.checks import check_choice, check_image_batch, check_int_list, check_positive_int
+from ..utils.checks import (check_choice, check_int_list, check_odd,
+                            check_positive_int)
 from .model_zoo import register_model
 from .resnet_trunk import Bottleneck, ResNetTrunk
 
@@ -78,17 +79,12 @@ class ResNetATKernel(ResNetTrunk):
         at_stages = _flags(at_stages, 4, 'at_stages')
         at_blocks = _flags(at_blocks, 2, 'at_blocks')
         check_choice(stem, tuple(STEM_MIN_SIZE), 'stem')
-        for value, name in ((classes, 'classes'), (kernel_size, 'kernel_size'),
+        for value, name in ((kernel_size, 'kernel_size'),
                             (group_channels, 'group_channels'),
                             (reduction_ratio, 'reduction_ratio')):
             check_positive_int(value, name)
-        if kernel_size % 2 == 0:
-            raise ValueError('kernel_size must be odd (the AT kernel window needs a centre), '
-                             'got %d' % kernel_size)
+        check_odd(kernel_size, 'kernel_size')
         self.at_stages, self.at_blocks, self.stem = at_stages, at_blocks, stem
-        self.min_size = STEM_MIN_SIZE[stem]
-        self._label = 'AT-kernel ResNet (layers %s, AT stages %s, blocks %s)' % (
-            layers, [int(v) for v in at_stages], [int(v) for v in at_blocks])
 
         def make_conv2(mid, strides, dilation):
             return ATKernel(mid, mid, kernel_size=kernel_size, stride=strides,
@@ -100,8 +96,11 @@ class ResNetATKernel(ResNetTrunk):
             return Bottleneck(channels, mid, strides, dilation, downsample,
                               make_conv2=make_conv2 if use_at else None)
 
-        super(ResNetATKernel, self).__init__(layers, make_block, classes=classes, stem=stem,
-                                             features_only=features_only, **kwargs)
+        label = 'AT-kernel ResNet (layers %s, AT stages %s, blocks %s)' % (
+            layers, [int(v) for v in at_stages], [int(v) for v in at_blocks])
+        super(ResNetATKernel, self).__init__(
+            layers, make_block, classes=classes, stem=stem, features_only=features_only,
+            label=label, min_size=STEM_MIN_SIZE[stem], works=STEM_EXAMPLE[stem], **kwargs)
 
     def check_input_size(self, height, width):
         """Raise ValueError unless an input of ``height`` x ``width`` runs through every stage."""
@@ -121,11 +120,10 @@ class ResNetATKernel(ResNetTrunk):
                 else:
                     size = (size - 1) // 2 + 1
 
-    def forward(self, x, *args):
-        check_image_batch(x, self._label, self.min_size, works=STEM_EXAMPLE[self.stem])
+    def check_input(self, x):
+        super(ResNetATKernel, self).check_input(x)
         if isinstance(x, mx.nd.NDArray):
             self.check_input_size(*x.shape[2:])
-        return super(ResNetATKernel, self).forward(x, *args)
 
 
 @register_model('atkernel_resnet50', family='AT-kernel',

@@ -73,10 +73,6 @@ class KAResNet(ResNetTrunk):
         for value, name in ((cardinality, 'cardinality'),
                             (bottleneck_width, 'bottleneck_width')):
             check_positive_int(value, name)
-        self.min_size = MIN_SIZE
-        self._label = 'KAResNet (layers %s, AG-%s, cardinality %d)' % (
-            list(layers), ag, cardinality)
-
         def make_conv2(mid, strides, dilation):
             return conv_layer(mid, mid, kernel_size, strides, dilation, groups=cardinality,
                               ag=ag, reduction=reduction, min_width=min_width,
@@ -87,11 +83,9 @@ class KAResNet(ResNetTrunk):
             return Bottleneck(channels, width, strides, dilation, downsample,
                               make_conv2=make_conv2, bn2=False, last_gamma=last_gamma)
 
-        super(KAResNet, self).__init__(layers, make_block, classes=classes, **kwargs)
-
-    def forward(self, x, *args):
-        check_image_batch(x, self._label, self.min_size)
-        return super(KAResNet, self).forward(x, *args)
+        label = 'KAResNet (layers %s, AG-%s, cardinality %d)' % (list(layers), ag, cardinality)
+        super(KAResNet, self).__init__(layers, make_block, classes=classes, label=label,
+                                       min_size=MIN_SIZE, **kwargs)
 
 
 def _relu6():

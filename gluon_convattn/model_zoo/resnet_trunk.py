@@ -9,7 +9,7 @@ from mxnet.gluon import nn
 from mxnet.gluon.block import HybridBlock
 from mxnet.gluon.nn import BatchNorm
 
-from ..utils.checks import check_positive_int
+from ..utils.checks import check_image_batch, check_positive_int
 
 __all__ = ['Bottleneck', 'ResNetTrunk', 'relu']
 
@@ -106,12 +106,20 @@ class ResNetTrunk(HybridBlock):
     features_only : bool
         Return the four stage outputs instead of logits (a detection backbone; no classifier).
     norm_layer, norm_kwargs : BatchNorm class and its arguments.
+    label : str, optional
+        The network's name in input errors (the class name by default).
+    min_size : int, default 32
+        The smallest input height/width; ``forward`` rejects smaller inputs.
+    works : str, default '224x224'
+        An input size that works, for the error message.
     """
 
     def __init__(self, layers, make_block, classes=1000, stem='imagenet', dilated=False,
                  avg_down=False, final_drop=0.0, features_only=False, norm_layer=BatchNorm,
-                 norm_kwargs=None, **kwargs):
+                 norm_kwargs=None, label=None, min_size=32, works='224x224', **kwargs):
         super(ResNetTrunk, self).__init__(**kwargs)
+        self._label = label or type(self).__name__
+        self.min_size, self._works = min_size, works
         if len(layers) != 4:
             raise ValueError('layers must list 4 stage depths, got %r' % (layers,))
         if not features_only:
@@ -169,6 +177,15 @@ class ResNetTrunk(HybridBlock):
             for index in range(1, depth):
                 seq.add(make_block(stage, index, channels, mid, 1, dilation, None))
         return seq
+
+    def check_input(self, x):
+        """Raise ValueError unless ``x`` (an NDArray; symbols pass) is an image batch the
+        network takes; subclasses add their own conditions after calling this."""
+        check_image_batch(x, self._label, self.min_size, works=self._works)
+
+    def forward(self, x, *args):
+        self.check_input(x)
+        return super(ResNetTrunk, self).forward(x, *args)
 
     def hybrid_forward(self, F, x):
         x = self.relu(self.bn1(self.conv1(x)))

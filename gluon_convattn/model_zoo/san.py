@@ -3,7 +3,7 @@ from mxnet.gluon import nn
 from mxnet.gluon.block import HybridBlock
 
 from ..nn.san import SA_TYPES, SANBottleneck
-from ..utils.checks import (check_choice, check_image_batch, check_int_list,
+from ..utils.checks import (check_choice, check_image_batch, check_int_list, check_odd,
                             check_positive_int)
 from .model_zoo import register_model
 
@@ -52,9 +52,8 @@ class SAN(HybridBlock):
         check_choice(sa_type, tuple(SA_TYPES), 'sa_type')
         layers = check_int_list(layers, STAGES, 'layers (one per stage)', minimum=0)
         kernels = check_int_list(kernels, STAGES, 'kernels (one per stage)')
-        if any(k % 2 == 0 for k in kernels):
-            raise ValueError('kernels must be odd (each window needs a centre), got %r'
-                             % (kernels,))
+        for stage, kernel in enumerate(kernels):
+            check_odd(kernel, 'kernels[%d]' % stage)
         for value, name in ((classes, 'classes'), (share_planes, 'share_planes'),
                             (base_channels, 'base_channels')):
             check_positive_int(value, name)

@@ -24,7 +24,7 @@ from mxnet.gluon import nn
 from mxnet.gluon.block import HybridBlock
 
 from .. import ops
-from ..utils.checks import check_choice, check_positive_int
+from ..utils.checks import check_choice, check_odd, check_positive_int
 from .position import position_grid
 
 __all__ = ['ACmix', 'ShiftKernel']
@@ -110,10 +110,8 @@ class ACmix(HybridBlock):
                             (kernel_conv, 'kernel_conv'), (stride, 'stride'),
                             (dilation, 'dilation')):
             check_positive_int(value, name)
-        for value, name in ((kernel_att, 'kernel_att'), (kernel_conv, 'kernel_conv')):
-            if value % 2 == 0:
-                raise ValueError('%s must be odd (the window needs a centre), got %d'
-                                 % (name, value))
+        check_odd(kernel_att, 'kernel_att')
+        check_odd(kernel_conv, 'kernel_conv')
         if out_planes % head:
             raise ValueError('out_planes=%d must be a multiple of head=%d (each head gets '
                              'out_planes // head channels)' % (out_planes, head))

@@ -28,7 +28,7 @@ from mxnet.gluon import nn
 from mxnet.gluon.block import HybridBlock
 
 from .. import ops
-from ..utils.checks import check_positive_int
+from ..utils.checks import check_odd, check_positive_int
 
 __all__ = ['ATKernel', 'CentreTapsConv', 'ChannelGroupNorm']
 
@@ -149,9 +149,7 @@ class ATKernel(HybridBlock):
                             (group_channels, 'group_channels'),
                             (reduction_ratio, 'reduction_ratio')):
             check_positive_int(value, name)
-        if kernel_size % 2 == 0:
-            raise ValueError('kernel_size must be odd (the window needs a centre), got %d'
-                             % kernel_size)
+        check_odd(kernel_size, 'kernel_size')
         if in_channels < reduction_ratio:
             raise ValueError('reduction_ratio=%d leaves no hidden MLP channels for '
                              'in_channels=%d (hidden width is in_channels // reduction_ratio)'

@@ -34,7 +34,7 @@ of tap ``b``, which keeps the groups of a grouped convolution contiguous.
 from mxnet.gluon import nn
 from mxnet.gluon.block import HybridBlock
 
-from ..utils.checks import check_choice, check_divisible, check_positive_int
+from ..utils.checks import check_choice, check_divisible, check_odd, check_positive_int
 
 __all__ = ['KAConv', 'AGL', 'AGH', 'attention_width', 'AG_TYPES']
 
@@ -174,9 +174,7 @@ class KAConv(HybridBlock):
                             (kernel_size, 'kernel_size'), (strides, 'strides'),
                             (dilation, 'dilation'), (groups, 'groups')):
             check_positive_int(value, name)
-        if kernel_size % 2 == 0:
-            raise ValueError('kernel_size must be odd (the taps are centred on the output '
-                             'position), got %d' % kernel_size)
+        check_odd(kernel_size, 'kernel_size')
         check_divisible(in_channels, groups, 'groups', 'in_channels')
         check_divisible(channels, groups, 'groups', 'channels')
         check_choice(ag, tuple(AG_TYPES), 'ag')

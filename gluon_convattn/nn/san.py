@@ -8,7 +8,7 @@ from mxnet.gluon import nn
 from mxnet.gluon.block import HybridBlock
 
 from .. import ops
-from ..utils.checks import check_choice, check_positive_int
+from ..utils.checks import check_choice, check_odd, check_positive_int
 from .position import position_grid
 
 __all__ = ['SAM', 'SANBottleneck']
@@ -68,9 +68,7 @@ class SAM(HybridBlock):
                             (kernel_size, 'kernel_size'), (stride, 'stride'),
                             (dilation, 'dilation')):
             check_positive_int(value, name)
-        if kernel_size % 2 == 0:
-            raise ValueError('kernel_size must be odd (the window needs a centre), got %d'
-                             % kernel_size)
+        check_odd(kernel_size, 'kernel_size')
         if out_planes % share_planes:
             raise ValueError('out_planes=%d must be a multiple of share_planes=%d (each weight '
                              'map serves share_planes channels)' % (out_planes, share_planes))

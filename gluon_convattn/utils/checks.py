@@ -1,7 +1,7 @@
 """Input checks that stop bad input before it reaches MXNet with a message naming the fix."""
 import mxnet as mx
 
-__all__ = ['check_image_batch', 'check_positive_int', 'check_int_list', 'check_divisible',
+__all__ = ['check_odd', 'check_image_batch', 'check_positive_int', 'check_int_list', 'check_divisible',
            'check_choice', 'check_context_dtype']
 
 
@@ -25,6 +25,13 @@ def check_positive_int(value, name, minimum=1):
     """Raise ValueError naming ``name`` unless ``value`` is an int >= ``minimum`` (not a bool)."""
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise ValueError('%s must be an int >= %d, got %r' % (name, minimum, value))
+
+
+def check_odd(value, name):
+    """Raise ValueError naming ``name`` unless ``value`` is odd (a window needs a centre)."""
+    if value % 2 == 0:
+        raise ValueError('%s must be odd (the window needs a centre tap), got %r'
+                         % (name, value))
 
 
 def check_int_list(value, length, name, minimum=1):
