@@ -1,6 +1,5 @@
 """The composite operators (MXNet operators only) against a naive numpy version of SAN's
 kernel formulas, finite-difference gradients, hybridize/export, and bad-input errors."""
-import os
 
 import mxnet as mx
 import numpy as np

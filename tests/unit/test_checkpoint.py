@@ -18,9 +18,7 @@ from gluon_convattn.train.schedule import build_lr_scheduler, set_update_count
 from gluon_convattn.train.toy import ToyNet
 from gluon_convattn.utils import ParamsMismatchError
 
-# the script, the packed data set and the toy model, shared with the training tests
-from test_train_imagenet import ROOT, records, toy, train_imagenet  # noqa: E402,F401
-
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCRIPT = os.path.join(ROOT, 'scripts', 'train_imagenet.py')
 
 

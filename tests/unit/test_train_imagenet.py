@@ -1,6 +1,5 @@
 """scripts/train_imagenet.py and scripts/eval_imagenet.py: every registered model trains,
 resumes and evaluates; GluonCV's recipe options; clear errors for bad input."""
-import importlib.util
 import math
 import os
 import re
@@ -15,8 +14,7 @@ from gluon_convattn.train.labels import mixup_lambda, mixup_transform, smooth, \
     teacher_probabilities
 from gluon_convattn.train.loop import split_batch
 from gluon_convattn.train.network import parse_model_kwargs
-from gluon_convattn.train.toy import (ToyNet, toy_model_registered, write_record_files,
-                                      write_tiny_imagenet)
+from gluon_convattn.train.toy import ToyNet, write_tiny_imagenet
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # The cheapest model of each kind of network trains in the CI budget (about 45 s on 2 cores);
@@ -25,35 +23,6 @@ FAST_MODELS = {'cifar_resnet20_v2_atac', 'resnet50_v1b_atac', 'san10_pairwise',
                'san10_patchwise', 'acmix_resnet26', 'acmix_swin_tiny', 'karesnet50_l',
                'kamobilenetv2_0.5_l', 'kamobilenetv2_1.0_l', 'atkernel_resnet26_tiny',
                'atkernel_resnet50'}
-
-
-def _load(script):
-    spec = importlib.util.spec_from_file_location(script + '_under_test',
-                                                  os.path.join(ROOT, 'scripts', script + '.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope='module')
-def train_imagenet():
-    return _load('train_imagenet')
-
-
-@pytest.fixture(scope='module')
-def eval_imagenet():
-    return _load('eval_imagenet')
-
-
-@pytest.fixture(scope='module')
-def records(tmp_path_factory):
-    return write_record_files(str(tmp_path_factory.mktemp('rec')), classes=3, per_class=8)
-
-
-@pytest.fixture
-def toy():
-    with toy_model_registered() as name:
-        yield name
 
 
 def _rec_args(records, train=True):
