@@ -41,9 +41,8 @@ matplotlib.use('Agg')
 from gluon_convattn.data import DATASETS, SmallImageSource, get_dataset  # noqa: E402
 from gluon_convattn.model_zoo import get_model_info  # noqa: E402
 from gluon_convattn.train import (Recipe, Saver, build_lr_scheduler, check_dtype,  # noqa: E402
-                                  create_network, evaluate, find_resume_point,
-                                  latest_checkpoint, make_context, prepare_network,
-                                  read_checkpoint, restore, train_epoch)
+                                  create_network, find_resume_point, fit, latest_checkpoint,
+                                  make_context, prepare_network, read_checkpoint, restore)
 from gluon_convattn.train.checkpoint import meta_path_for  # noqa: E402
 from gluon_convattn.utils.gluoncv_import import import_gluoncv  # noqa: E402
 from gluon_convattn.train.labels import make_loss  # noqa: E402
@@ -239,22 +238,23 @@ class Run(object):
         loss_fn = make_loss(sparse_label=True)
         history = import_gluoncv().utils.TrainingHistory(['training-error', 'validation-error'])
         plot = os.path.join(self.plot_dir, self.tag + '_history.png')
-        best_err = point.best_err if point else 1.0
-        start = time.time()
-        for epoch in range(point.epoch if point else 0, args.num_epochs):
-            tic = time.time()
-            seed_epoch(args.seed, epoch)
-            _, train_acc, speed = train_epoch(net, trainer, self.train_data, ctx, recipe,
-                                              loss_fn, epoch, batches,
-                                              self.batch_size, logger)
-            val_acc = evaluate(net, self.val_data, ctx, args.dtype, self.classes)[0]
-            history.update([1 - train_acc, 1 - val_acc])
+        val_acc = None
+
+        def report(r):
+            # GluonCV's train_cifar10.py log lines; its time includes the validation
+            nonlocal val_acc
+            history.update([1 - r.value, 1 - r.top1])
             history.plot(save_path=plot)
             logger.info('[Epoch %d] train=%f val=%f time: %f'
-                        % (epoch, train_acc, val_acc, time.time() - tic))
-            logger.info('[Epoch %d] speed: %d samples/sec' % (epoch, int(speed)))
-            best_err = saver.after_epoch(epoch, args.num_epochs, net, trainer,
-                                         (epoch + 1) * batches, 1 - val_acc, best_err)
+                        % (r.epoch, r.value, r.top1, time.time() - r.started))
+            logger.info('[Epoch %d] speed: %d samples/sec' % (r.epoch, int(r.speed)))
+            val_acc = r.top1
+
+        start = time.time()
+        best_err = fit(net, trainer, self.train_data, self.val_data, ctx, recipe, loss_fn,
+                       point.epoch if point else 0, args.num_epochs, batches, self.batch_size,
+                       saver, point.best_err if point else 1.0, args.seed, logger=logger,
+                       report=report)
         took = time.time() - start
         last = latest_checkpoint(args.save_dir, self.tag) if saver.enabled else None
         params = last.params if last is not None else '(not saved: --save-period 0)'

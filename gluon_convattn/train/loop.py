@@ -5,6 +5,7 @@ uninterrupted one would have done."""
 import logging
 import random
 import time
+from collections import namedtuple
 
 import mxnet as mx
 import numpy as np
@@ -14,7 +15,8 @@ from ..data.recordio import check_labels
 from . import labels as lbl
 from .checkpoint import copy_checkpoint, save_checkpoint
 
-__all__ = ['Recipe', 'Saver', 'seed_epoch', 'split_batch', 'evaluate', 'train_epoch', 'fit']
+__all__ = ['Recipe', 'Saver', 'seed_epoch', 'split_batch', 'evaluate', 'train_epoch', 'fit',
+           'EpochResult', 'imagenet_report']
 
 _LOG = logging.getLogger(__name__)
 
@@ -225,11 +227,31 @@ def train_epoch(net, trainer, source, ctx, recipe, loss_fn, epoch, num_batches, 
     return name, value, samples / max(time.time() - tic, 1e-9)
 
 
+EpochResult = namedtuple('EpochResult', ['epoch', 'metric', 'value', 'speed', 'train_time',
+                                         'started', 'top1', 'top5'])
+EpochResult.__doc__ = """What one epoch of :func:`fit` measured: the training metric's name and
+value, samples/sec, the training time (s), the epoch's start (``time.time()``) and validation
+top-1/top-5 accuracy."""
+
+
+def imagenet_report(logger=_LOG):
+    """The per-epoch log lines of GluonCV's ``train_imagenet.py`` (:func:`fit`'s default)."""
+    def report(r):
+        logger.info('[Epoch %d] training: %s=%f' % (r.epoch, r.metric, r.value))
+        logger.info('[Epoch %d] speed: %d samples/sec\ttime cost: %f'
+                    % (r.epoch, int(r.speed), r.train_time))
+        logger.info('[Epoch %d] validation: err-top1=%f err-top5=%f'
+                    % (r.epoch, 1 - r.top1, 1 - r.top5))
+    return report
+
+
 def fit(net, trainer, train_source, val_source, ctx, recipe, loss_fn, start_epoch, num_epochs,
         batches_per_epoch, step_size, saver, best_err=1.0, seed=0, max_val_batches=None,
-        logger=_LOG):
+        logger=_LOG, report=None):
     """Train from ``start_epoch`` to ``num_epochs``, validating and checkpointing after each
-    epoch with GluonCV's log lines; returns the best validation top-1 error."""
+    epoch; returns the best validation top-1 error. ``report(EpochResult)`` runs after each
+    validation (GluonCV's ImageNet log lines when None)."""
+    report = report or imagenet_report(logger)
     start = time.time()
     for epoch in range(start_epoch, num_epochs):
         tic = time.time()
@@ -239,11 +261,7 @@ def fit(net, trainer, train_source, val_source, ctx, recipe, loss_fn, start_epoc
         epoch_time = time.time() - tic
         top1, top5, _ = evaluate(net, val_source, ctx, recipe.dtype, recipe.classes,
                                  max_val_batches)
-        logger.info('[Epoch %d] training: %s=%f' % (epoch, name, value))
-        logger.info('[Epoch %d] speed: %d samples/sec\ttime cost: %f'
-                    % (epoch, int(speed), epoch_time))
-        logger.info('[Epoch %d] validation: err-top1=%f err-top5=%f'
-                    % (epoch, 1 - top1, 1 - top5))
+        report(EpochResult(epoch, name, value, speed, epoch_time, tic, top1, top5))
         best_err = saver.after_epoch(epoch, num_epochs, net, trainer,
                                      (epoch + 1) * batches_per_epoch, 1 - top1, best_err)
     logger.info('Training time for %d epochs: %f sec.'
