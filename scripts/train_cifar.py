@@ -38,7 +38,8 @@ import matplotlib  # noqa: E402
 
 matplotlib.use('Agg')
 
-from gluon_convattn.data import DATASETS, SmallImageSource, get_dataset  # noqa: E402
+from gluon_convattn.data import DATASETS, get_dataset  # noqa: E402
+from gluon_convattn.data.imagenet import LoaderSource  # noqa: E402
 from gluon_convattn.model_zoo import get_model_info  # noqa: E402
 from gluon_convattn.train import (Recipe, Saver, build_lr_scheduler, check_dtype,  # noqa: E402
                                   create_network, find_resume_point, fit, latest_checkpoint,
@@ -169,9 +170,10 @@ def data_sources(args, batch_size):
                               fine_label=not args.cifar100_coarse)
         if limit:
             dataset = dataset.take(limit)
-        sources.append(SmallImageSource(
+        sources.append(LoaderSource(
             dataset, batch_size, train, image_transform(args.dataset, train), args.num_workers,
-            args.seed, '%s %s split' % (args.dataset, 'training' if train else 'validation')))
+            seed=args.seed, name='%s %s split' % (args.dataset,
+                                                  'training' if train else 'validation')))
     if len(sources[0]) == 0:
         raise ValueError('the training set (%d images) is smaller than one batch (%d)'
                          % (sources[0].num_samples, batch_size))

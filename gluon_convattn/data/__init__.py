@@ -1,8 +1,8 @@
 """Data sets for training: the embedded ``digits`` set and CIFAR-10/100."""
-from .cifar import CIFAR_MEAN, CIFAR_STD, SmallImageSource, cifar_root, load_cifar
+from .cifar import CIFAR_MEAN, CIFAR_STD, cifar_root, load_cifar
 from .digits import DIGITS_MEAN, DIGITS_STD, Digits
 
-__all__ = ['DATASETS', 'get_dataset', 'Digits', 'load_cifar', 'cifar_root', 'SmallImageSource',
+__all__ = ['DATASETS', 'get_dataset', 'Digits', 'load_cifar', 'cifar_root',
            'DIGITS_MEAN', 'DIGITS_STD', 'CIFAR_MEAN', 'CIFAR_STD']
 
 # name -> (classes, normalisation mean, std, whether horizontal flips are a valid augmentation)

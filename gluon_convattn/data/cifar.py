@@ -8,12 +8,8 @@ expects there and the no-download alternative ``--dataset digits``.
 import os
 
 import mxnet as mx
-from mxnet import gluon
 
-from .imagenet import Batch, ShardSampler
-
-__all__ = ['CIFAR_MEAN', 'CIFAR_STD', 'CIFAR_FILES', 'cifar_root', 'load_cifar',
-           'SmallImageSource']
+__all__ = ['CIFAR_MEAN', 'CIFAR_STD', 'CIFAR_FILES', 'cifar_root', 'load_cifar']
 
 # GluonCV's CIFAR normalisation (train_cifar10.py; upstream ATAC uses the same values).
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
@@ -77,33 +73,3 @@ def load_cifar(name, train=True, root=None, download=True, fine_label=True):
             raise
         reason = 'the download failed (%s)' % str(err).splitlines()[0][:200]
         raise FileNotFoundError(_missing_message(name, root, missing, reason)) from None
-
-
-class SmallImageSource(object):
-    """Batches of a 32x32 data set (CIFAR, digits) for ``gluon_convattn.train``'s loop.
-
-    The same interface as :class:`~gluon_convattn.data.imagenet.LoaderSource` (``batches(epoch)``
-    yields :class:`~gluon_convattn.data.imagenet.Batch` es; ``name``, ``total_samples``,
-    ``num_samples``), with the caller's ``transform`` instead of ImageNet's augmentation.
-    Epoch ``e`` is shuffled with ``seed + e``; training drops the last incomplete batch.
-    """
-
-    def __init__(self, dataset, batch_size, train, transform, num_workers=0, seed=0,
-                 name='the data set'):
-        self.train, self.name = train, name
-        self.sampler = ShardSampler(len(dataset), train, seed=seed)
-        self.total_samples = self.num_samples = len(dataset)
-        self.loader = gluon.data.DataLoader(
-            dataset.transform_first(transform),
-            batch_sampler=gluon.data.BatchSampler(self.sampler, batch_size,
-                                                  'discard' if train else 'keep'),
-            num_workers=num_workers)
-
-    def __len__(self):
-        return len(self.loader)
-
-    def batches(self, epoch=0):
-        """Yield the batches of one pass over the data."""
-        self.sampler.epoch = epoch
-        for data, label in self.loader:
-            yield Batch(data, label.astype('float32'), data.shape[0])

@@ -14,7 +14,6 @@ resumed from a checkpoint sees the data an uninterrupted run would have seen.
 """
 import math
 import os
-import random
 from collections import namedtuple
 
 import mxnet as mx
@@ -22,10 +21,11 @@ import numpy as np
 from mxnet import gluon
 from mxnet.gluon.data.vision import transforms
 
+from ..utils.seed import seed_everything
 from .recordio import check_record_files, read_index
 
 __all__ = ['RGB_MEAN', 'RGB_STD', 'Augmentation', 'Batch', 'resize_size', 'RecordSource',
-           'LoaderSource', 'ShardSampler', 'image_folder']
+           'LoaderSource', 'ShardSampler', 'image_folder', 'imagenet_transform']
 
 RGB_MEAN = (123.68, 116.779, 103.939)
 RGB_STD = (58.393, 57.12, 57.375)
@@ -45,12 +45,6 @@ def resize_size(input_size, crop_ratio):
     """Shorter side before the centre crop: ``ceil(input_size / crop_ratio)`` (GluonCV)."""
     crop_ratio = crop_ratio if crop_ratio > 0 else 0.875
     return int(math.ceil(input_size / crop_ratio))
-
-
-def _seed_everything(seed):
-    random.seed(seed)
-    np.random.seed(seed % 2 ** 32)
-    mx.random.seed(seed)
 
 
 class RecordSource(object):
@@ -138,48 +132,57 @@ class ShardSampler(gluon.data.Sampler):
         return len(self._indices())
 
 
+def imagenet_transform(aug, train):
+    """GluonCV's ImageNet preprocessing of an HxWx3 uint8 image: random resized crop, flip,
+    colour jitter and lighting for training; resize and centre crop for validation; then
+    ``ToTensor`` and normalisation by ``aug``'s RGB mean and standard deviation."""
+    normalize = transforms.Normalize([m / 255. for m in aug.rgb_mean],
+                                     [s / 255. for s in aug.rgb_std])
+    if train:
+        steps = [transforms.RandomResizedCrop(aug.input_size), transforms.RandomFlipLeftRight()]
+        if aug.jitter > 0:
+            steps.append(transforms.RandomColorJitter(brightness=aug.jitter,
+                                                      contrast=aug.jitter,
+                                                      saturation=aug.jitter))
+        if aug.lighting > 0:
+            steps.append(transforms.RandomLighting(aug.lighting))
+    else:
+        steps = [transforms.Resize(resize_size(aug.input_size, aug.crop_ratio), keep_ratio=True),
+                 transforms.CenterCrop(aug.input_size)]
+    return transforms.Compose(steps + [transforms.ToTensor(), normalize])
+
+
 class LoaderSource(object):
     """Batches from a Gluon dataset of (HxWx3 uint8 image, label) through a ``DataLoader``.
 
-    Parameters as :class:`RecordSource`, with ``dataset`` in place of the files and ``name``
-    saying where it comes from. Training drops the last incomplete batch (GluonCV's
-    ``last_batch='discard'``); validation keeps it.
+    Parameters as :class:`RecordSource`, with ``dataset`` in place of the files, ``transform``
+    (applied to each image, e.g. :func:`imagenet_transform`) in place of ``aug``, and ``name``
+    saying where the data comes from. Training drops the last incomplete batch (GluonCV's
+    ``last_batch='discard'``); validation keeps it. Serves ImageNet folders, Tiny ImageNet,
+    CIFAR and the digits set.
     """
 
-    def __init__(self, dataset, batch_size, train, aug, num_workers=4, num_parts=1,
+    def __init__(self, dataset, batch_size, train, transform, num_workers=4, num_parts=1,
                  part_index=0, seed=0, name='the image folder'):
         self.dataset, self.train, self.seed, self.name = dataset, train, seed, name
         self.num_workers = num_workers
         self.sampler = ShardSampler(len(dataset), train, num_parts, part_index, seed)
         self.total_samples = len(dataset)
         self.num_samples = len(self.sampler)
-        normalize = transforms.Normalize([m / 255. for m in aug.rgb_mean],
-                                         [s / 255. for s in aug.rgb_std])
-        if train:
-            steps = [transforms.RandomResizedCrop(aug.input_size),
-                     transforms.RandomFlipLeftRight()]
-            if aug.jitter > 0:
-                steps.append(transforms.RandomColorJitter(brightness=aug.jitter,
-                                                          contrast=aug.jitter,
-                                                          saturation=aug.jitter))
-            if aug.lighting > 0:
-                steps.append(transforms.RandomLighting(aug.lighting))
-        else:
-            steps = [transforms.Resize(resize_size(aug.input_size, aug.crop_ratio),
-                                       keep_ratio=True),
-                     transforms.CenterCrop(aug.input_size)]
-        transform = transforms.Compose(steps + [transforms.ToTensor(), normalize])
         self.loader = gluon.data.DataLoader(
             dataset.transform_first(transform),
             batch_sampler=gluon.data.BatchSampler(self.sampler, batch_size,
                                                   'discard' if train else 'keep'),
             num_workers=num_workers)
 
+    def __len__(self):
+        return len(self.loader)
+
     def batches(self, epoch=0):
         """Yield :class:`Batch` es of one pass over the data (this worker's part)."""
         self.sampler.epoch = epoch
         if self.train and self.num_workers == 0:
-            _seed_everything(self.seed + epoch)
+            seed_everything(self.seed + epoch)
         for data, label in self.loader:
             yield Batch(data, label.astype('float32'), data.shape[0])
 

@@ -2,7 +2,8 @@
 input size checked against the data before training starts."""
 import os
 
-from ..data.imagenet import Augmentation, LoaderSource, RecordSource, image_folder
+from ..data.imagenet import (Augmentation, LoaderSource, RecordSource, image_folder,
+                             imagenet_transform)
 from ..data.recordio import check_labels, read_labels
 from ..data.tiny_imagenet import IMAGE_SIZE as TINY_SIZE
 from ..data.tiny_imagenet import TinyImageNet
@@ -64,8 +65,8 @@ def train_source(args, batch_size, classes, aug, num_parts=1, part_index=0, seed
         return source
     dataset, name = _folder_dataset(args, True)
     _check_synsets(dataset, classes, name)
-    return LoaderSource(dataset, batch_size, True, aug, args.num_workers, num_parts,
-                        part_index, seed, name=name)
+    return LoaderSource(dataset, batch_size, True, imagenet_transform(aug, True),
+                        args.num_workers, num_parts, part_index, seed, name=name)
 
 
 def val_source(args, batch_size, classes, aug):
@@ -77,4 +78,5 @@ def val_source(args, batch_size, classes, aug):
         return source
     dataset, name = _folder_dataset(args, False)
     _check_synsets(dataset, classes, name)
-    return LoaderSource(dataset, batch_size, False, aug, args.num_workers, name=name)
+    return LoaderSource(dataset, batch_size, False, imagenet_transform(aug, False),
+                        args.num_workers, name=name)

@@ -3,7 +3,6 @@
 and top-5, checkpoints after epochs, and seeds per epoch so that a resumed run repeats what an
 uninterrupted one would have done."""
 import logging
-import random
 import time
 from collections import namedtuple
 
@@ -12,6 +11,7 @@ import numpy as np
 from mxnet import autograd, gluon
 
 from ..data.recordio import check_labels
+from ..utils.seed import seed_everything
 from . import labels as lbl
 from .checkpoint import copy_checkpoint, save_checkpoint
 
@@ -105,9 +105,7 @@ def _trainer_states_savable(trainer):
 def seed_epoch(seed, epoch):
     """Seed Python's, NumPy's and MXNet's generators for ``epoch`` (mixup, dropout, loader
     augmentation)."""
-    random.seed(seed + epoch)
-    np.random.seed((seed + epoch) % 2 ** 32)
-    mx.random.seed(seed + epoch)
+    seed_everything(seed + epoch)
 
 
 def split_batch(batch, ctx, valid=None):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from gluon_convattn.data.imagenet import (RGB_MEAN, RGB_STD, Augmentation, LoaderSource,
+                                          imagenet_transform,
                                           RecordSource, ShardSampler, image_folder,
                                           resize_size)
 from gluon_convattn.data.recordio import (check_labels, check_record_files, im2rec_path,
@@ -115,8 +116,10 @@ def test_shard_sampler_parts_are_disjoint_and_reshuffled_per_epoch():
 
 def test_image_folder_source_gives_the_same_kind_of_batches(records):
     aug = Augmentation(32)
-    train = LoaderSource(image_folder(records['images'], 'train'), 4, True, aug, num_workers=0)
-    val = LoaderSource(image_folder(records['images'], 'val'), 4, False, aug, num_workers=0)
+    train = LoaderSource(image_folder(records['images'], 'train'), 4, True,
+                         imagenet_transform(aug, True), num_workers=0)
+    val = LoaderSource(image_folder(records['images'], 'val'), 4, False,
+                       imagenet_transform(aug, False), num_workers=0)
     batches = list(train.batches(0))
     assert len(batches) == CLASSES * PER_CLASS // 4
     assert batches[0].data.shape == (4, 3, 32, 32) and batches[0].label.dtype == np.float32
