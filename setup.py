@@ -1,5 +1,48 @@
-"""gluon_convattn: MXNet/Gluon ports of five convolution-meets-attention vision layers."""
-from setuptools import find_packages, setup
+"""gluon_convattn: MXNet/Gluon ports of five convolution-meets-attention vision layers.
+
+Installing also compiles the sliding-window kernels for the CPU (``build_ext`` runs
+``gluon_convattn/ops/cpu_build.py``: the system C++ compiler with OpenMP). Without a compiler
+the install still succeeds and the operators run their composite form on the CPU.
+"""
+import importlib.util
+import os
+
+from setuptools import Distribution, find_packages, setup
+from setuptools.command.build_ext import build_ext
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _cpu_build():
+    path = os.path.join(HERE, 'gluon_convattn', 'ops', 'cpu_build.py')
+    spec = importlib.util.spec_from_file_location('gluon_convattn_cpu_build', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class BuildCpuKernels(build_ext):
+    """Compile the kernel sources into ``gluon_convattn/ops/libgluon_convattn_cpu.so``."""
+
+    def run(self):
+        build_ext.run(self)
+        cpu_build = _cpu_build()
+        package_dir = os.path.join('gluon_convattn', 'ops')
+        out_dir = package_dir if self.inplace else os.path.join(self.build_lib, package_dir)
+        try:
+            print('built %s' % cpu_build.build(out_dir))
+        except cpu_build.CompilerError as err:
+            print('WARNING: the CPU kernels were not built (%s); the operators will run their '
+                  'composite form on the CPU. Build them later with '
+                  '`python -m gluon_convattn.ops.cpu_build`.' % err)
+
+
+class BinaryDistribution(Distribution):
+    """The package carries a compiled library, so its wheel is platform-specific."""
+
+    def has_ext_modules(self):
+        return True
+
 
 setup(
     name="gluon_convattn",
@@ -7,6 +50,8 @@ setup(
     description="Faithful MXNet/Gluon ports of ATAC, SAN, ACmix, KAConv and AT-kernel",
     packages=find_packages(include=["gluon_convattn", "gluon_convattn.*"]),
     package_data={"gluon_convattn.ops": ["kernels/*.cu", "kernels/*.h", "kernels/*.cuh"]},
+    cmdclass={"build_ext": BuildCpuKernels},
+    distclass=BinaryDistribution,
     python_requires=">=3.8",
     install_requires=[
         "numpy<1.24",  # MXNet 1.9 uses aliases (np.bool, np.int) removed in numpy 1.24

@@ -2,17 +2,17 @@
 
 ``aggregation``, ``subtraction``, ``subtraction2`` and ``local_dot`` take ``F`` (``mx.nd`` or
 ``mx.sym``) as their first argument, like Gluon's ``hybrid_forward``. ``impl`` picks the
-implementation: ``'composite'`` (MXNet operators, any device), ``'kernel'`` (the CUDA kernels,
-a CustomOp launching them through ``mx.rtc``), or ``None``/``'auto'``, which reads
-``GLUON_CONVATTN_OPS`` and otherwise uses the kernels on a GPU and the composite path elsewhere
-(see :func:`resolve_impl`). Docs: ``docs/ops.md``.
+implementation: ``'composite'`` (MXNet operators, any device), ``'kernel'`` (the kernels in a
+CustomOp: CUDA through ``mx.rtc`` on a GPU, the same sources compiled with OpenMP on the CPU),
+or ``None``/``'auto'``, which reads ``GLUON_CONVATTN_OPS`` and otherwise uses the kernels
+wherever they are available (see :func:`resolve_impl`). Docs: ``docs/ops.md``.
 """
 import os
 
 import mxnet as mx
 import numpy as np
 
-from . import composite, custom, rtc
+from . import composite, custom
 
 __all__ = ['aggregation', 'subtraction', 'subtraction2', 'local_dot', 'unfold', 'resolve_impl',
            'IMPLS']
@@ -25,10 +25,11 @@ def resolve_impl(F, impl=None, *arrays):
     """Decide which implementation runs: 'composite' or 'kernel'.
 
     ``impl`` (else the ``GLUON_CONVATTN_OPS`` environment variable, else 'auto'): 'composite'
-    and 'kernel' are taken as they are. 'auto' picks the kernels when they will run on a GPU:
-    imperatively, when ``arrays[0]`` lives on a GPU; in a symbolic (hybridized) graph, whose
-    device is not known yet, when this MXNet has CUDA and RTC and sees a GPU. A kernel graph
-    that is then run on the CPU computes the composite operators inside its CustomOps.
+    and 'kernel' are taken as they are. 'auto' picks the kernels where compiled kernels serve
+    the device: imperatively, the device of ``arrays[0]`` (the GPU through ``mx.rtc``, the CPU
+    through the library built at install time); in a symbolic (hybridized) graph, whose device
+    is not known yet, either of them. A kernel graph run where no kernels serve the device
+    computes the composite operators inside its CustomOps.
     """
     impl = impl or os.environ.get(ENV_VAR) or 'auto'
     if impl not in IMPLS:
@@ -36,9 +37,11 @@ def resolve_impl(F, impl=None, *arrays):
                          % (IMPLS, ENV_VAR, impl))
     if impl != 'auto':
         return impl
-    if F is mx.nd and arrays and arrays[0].context.device_type != 'gpu':
-        return 'composite'
-    return 'kernel' if rtc.available() else 'composite'
+    if F is mx.nd and arrays:
+        devices = [arrays[0].context.device_type]
+    else:
+        devices = ['gpu', 'cpu']
+    return 'kernel' if any(custom.kernels_available(d) for d in devices) else 'composite'
 
 
 def _dispatch(name, F, arrays, kwargs, impl):

@@ -6,11 +6,23 @@ One CustomOp serves every operator of :data:`kernel_spec.OPERATORS`; it is regis
 
 Kernels run through a *launcher* per device type: ``launch(kernel, dtype, ctx, arrays, ints)``
 with ``arrays`` the kernel's inputs then its output. The GPU uses
-:class:`~gluon_convattn.ops.rtc.RtcLauncher`; the CPU has none unless one is installed
-(the tests install :class:`~gluon_convattn.ops.emulation.EmulatedLauncher` with
-:func:`use_launcher`). A kernel graph run where no launcher serves its device or dtype (e.g. a
-network hybridized on a GPU host and then run on the CPU) computes the composite operators
-inside the CustomOp instead, forward and backward, with the same values.
+:class:`~gluon_convattn.ops.rtc.RtcLauncher`, the CPU the OpenMP library built at install time
+(:func:`~gluon_convattn.ops.cpu_kernels.launcher`); :func:`use_launcher` installs another (the
+tests install the single-threaded :class:`~gluon_convattn.ops.emulation.EmulatedLauncher`).
+A kernel graph run where no launcher serves its device or dtype (the CPU kernels not built,
+float16 on the CPU) computes the composite operators inside the CustomOp instead, forward and
+backward, with the same values.
+
+Every input passes through ``x + 0`` on its way into the CustomOp (:func:`apply`). MXNet hands
+a CustomOp its inputs by asking for their data, and for an array MKL-DNN keeps in a blocked
+layout (convolution, batch-norm and pooling outputs) that reorders the array's memory in place,
+while other operators of the threaded engine may be reading it: wrong numbers or a crash, on
+the CPU only, and never under ``NaiveEngine``. ``x + 0`` has no MKL-DNN implementation, so
+MXNet reads a blocked input through a copy of its own and writes a new, plain array.
+
+The operators keep only what their backward passes read (see
+:meth:`WindowOpProp.declare_backward_dependency`): ``aggregation``, ``subtraction2`` and
+``local_dot`` do not keep their outputs, so no k*k tensor of theirs outlives the forward pass.
 """
 import ast
 import contextlib
@@ -34,12 +46,26 @@ def op_type(name):
 
 
 def get_launcher(device_type):
-    """The launcher for 'cpu' or 'gpu', or None (the GPU's RTC launcher is made on first use)."""
+    """The launcher for 'cpu' or 'gpu', or None; the defaults are made on first use: the
+    GPU's RTC launcher where this MXNet can compile kernels, the CPU's compiled library where
+    it was built."""
     with _LOCK:
-        if device_type == 'gpu' and device_type not in _LAUNCHERS:
-            from .rtc import RtcLauncher, available
-            _LAUNCHERS['gpu'] = RtcLauncher() if available() else None
-        return _LAUNCHERS.get(device_type)
+        if device_type not in _LAUNCHERS:
+            _LAUNCHERS[device_type] = _default_launcher(device_type)
+        return _LAUNCHERS[device_type]
+
+
+def _default_launcher(device_type):
+    if device_type == 'gpu':
+        from .rtc import RtcLauncher, available
+        return RtcLauncher() if available() else None
+    from . import cpu_kernels
+    return cpu_kernels.launcher()
+
+
+def kernels_available(device_type):
+    """Whether compiled kernels serve ``device_type`` ('cpu' or 'gpu') in this process."""
+    return get_launcher(device_type) is not None
 
 
 def set_launcher(device_type, launcher):
@@ -87,7 +113,15 @@ def apply(F, name, inputs, win, groups=None):
     if F is mx.nd:
         _check_shapes(name, [i.shape for i in inputs], win, groups)
         check_runnable(inputs[0].context, np.dtype(inputs[0].dtype).name)
-    return F.Custom(*inputs, op_type=op_type(name), **_params(win, groups))
+    return F.Custom(*[_plain_layout(F, i) for i in inputs], op_type=op_type(name),
+                    **_params(win, groups))
+
+
+def _plain_layout(F, x):
+    """``x`` as a new array in plain layout, for the CPU (see the module docstring)."""
+    if F is mx.nd and x.context.device_type != 'cpu':
+        return x
+    return F._internal._plus_scalar(x, scalar=0.0)
 
 
 def _check_shapes(name, shapes, win, groups):
@@ -99,6 +133,9 @@ def _check_shapes(name, shapes, win, groups):
         composite.check_window_args(win, shapes[0], x_name='x1', x2_shape=shapes[1])
         if name == 'local_dot':
             composite.check_groups(groups, shapes[0][1])
+    geom = kernel_spec.geometry(shapes[0], *win)
+    out_shape = kernel_spec.output_shape(name, geom, kernel_spec.extra_arg(name, shapes, groups))
+    kernel_spec.check_index_range(*(int(np.prod(s)) for s in list(shapes) + [out_shape]))
 
 
 def _composite_forward(name, inputs, win, groups):
@@ -196,9 +233,18 @@ class WindowOpProp(mx.operator.CustomOpProp):
     def infer_type(self, in_type):
         return [in_type[0]] * len(in_type), [in_type[0]], []
 
-    # declare_backward_dependency keeps MXNet's default (every array). MXNet 1.9 remembers the
-    # declared indices in one global set shared by all custom op types (mx.operator._registry
-    # .result_deps), so ops declaring different subsets break each other's backward.
+    def declare_backward_dependency(self, out_grad, in_data, out_data):
+        """The output gradient and the inputs: never the output of a two-input operator
+        (MXNet's default keeps every array alive until the backward pass).
+
+        MXNet 1.9 remembers the indices declared last, by any custom op type, in one global
+        set (``mx.operator._registry.result_deps``) and wraps the arrays a backward receives
+        by that set, failing on an index one op type keeps and another does not. So every
+        operator here declares the same indices: 0 (output gradient), 1 and 2. For the
+        two-input operators those are the inputs; ``subtraction`` (one input) keeps its
+        output too, which in SAN is the small position encoding.
+        """
+        return (list(out_grad) + list(in_data) + list(out_data))[:3]
 
     def create_operator(self, ctx, in_shapes, in_dtypes):
         launcher = get_launcher(ctx.device_type)

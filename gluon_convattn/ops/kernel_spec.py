@@ -15,8 +15,9 @@ import re
 from collections import namedtuple
 
 __all__ = ['KERNEL_DIR', 'DTYPES', 'GEOMETRY', 'Kernel', 'Operator', 'OPERATORS', 'SOURCES',
-           'NVRTC_OPTIONS', 'entry_name', 'rtc_signature', 'source', 'output_size', 'geometry', 'output_shape',
-           'extra_arg', 'launch_config', 'check_index_range']
+           'NVRTC_OPTIONS', 'entry_name', 'rtc_signature', 'source',
+           'output_size', 'geometry', 'output_shape', 'extra_arg', 'launch_config',
+           'check_index_range']
 
 KERNEL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'kernels')
 

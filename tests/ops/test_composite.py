@@ -7,6 +7,7 @@ import pytest
 
 import ops_reference as reference
 from gluon_convattn import ops
+from gluon_convattn.ops import custom
 from ops_cases import PAD_MODES, WINDOWS, OpBlock, inputs, run, window_kwargs
 
 OP_NAMES = ('aggregation', 'subtraction', 'subtraction2', 'local_dot')
@@ -149,9 +150,12 @@ def test_environment_variable_selects_implementation(monkeypatch):
     monkeypatch.setenv(ops.ENV_VAR, 'composite')
     assert 'gluon_convattn_aggregation' in graph('kernel')
     assert 'im2col' in graph()
-    monkeypatch.setenv(ops.ENV_VAR, 'auto')   # this MXNet has no CUDA: composite everywhere
-    assert 'gluon_convattn_aggregation' not in graph()
-    assert ops.resolve_impl(mx.nd, None, mx.nd.zeros((1,))) == 'composite'
+    monkeypatch.setenv(ops.ENV_VAR, 'auto')   # the CPU kernels are built: kernels
+    assert 'gluon_convattn_aggregation' in graph()
+    assert ops.resolve_impl(mx.nd, None, mx.nd.zeros((1,))) == 'kernel'
+    with custom.use_launcher('cpu', None):    # no CPU kernels, no GPU: composite
+        assert 'gluon_convattn_aggregation' not in graph()
+        assert ops.resolve_impl(mx.nd, None, mx.nd.zeros((1,))) == 'composite'
     monkeypatch.setenv(ops.ENV_VAR, 'gpu')
     with pytest.raises(ValueError, match='GLUON_CONVATTN_OPS'):
         graph()

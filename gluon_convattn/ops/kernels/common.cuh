@@ -47,9 +47,21 @@ struct Num<half_t> {
 #endif
 };
 
+#if defined(GCA_EMULATION)
+// On the CPU the grid-stride loop is one loop over every index; with OpenMP (-fopenmp) its
+// iterations are shared among the threads. Each iteration writes only its own element.
+#if defined(_OPENMP)
+#define GCA_PARALLEL_FOR _Pragma("omp parallel for schedule(static)")
+#else
+#define GCA_PARALLEL_FOR
+#endif
+#define GCA_LOOP(index, total) \
+  GCA_PARALLEL_FOR for (int index = 0; index < (total); ++index)
+#else
 #define GCA_LOOP(index, total)                                                   \
   for (int index = blockIdx.x * blockDim.x + threadIdx.x; index < (total);       \
        index += blockDim.x * gridDim.x)
+#endif
 
 // Every kernel takes the geometry as these arguments, in this order.
 #define GCA_GEOMETRY_PARAMS                                                         \

@@ -1,0 +1,139 @@
+"""Compile the CUDA kernel sources (``kernels/*.cu``) into a shared library for the CPU.
+
+``kernels/emulation.h``, included first, turns the CUDA dialect into plain C++; with OpenMP
+(``-fopenmp``) each kernel's grid-stride loop becomes an ``omp parallel for`` over its output
+elements, which is safe because every kernel gathers (no two iterations write one element).
+
+This module imports neither MXNet nor the rest of the package, so ``setup.py`` runs it at
+install time (``build_ext``), and it can be run by hand::
+
+    python -m gluon_convattn.ops.cpu_build          # (re)build the library in the package
+    python -m gluon_convattn.ops.cpu_build --check  # say whether it is built and loadable
+
+Environment: ``CXX`` picks the compiler (default ``g++``, then ``c++``);
+``GLUON_CONVATTN_CPU_FLAGS`` replaces the optimisation flags (default ``-O3 -march=native``,
+falling back to ``-O3`` where the compiler rejects ``-march=native``).
+"""
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+__all__ = ['KERNEL_DIR', 'LIBRARY', 'PACKAGE_LIBRARY', 'CompilerError', 'find_compiler',
+           'build']
+
+KERNEL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'kernels')
+LIBRARY = 'libgluon_convattn_cpu.so'
+#: where the install step puts the library, and where the CPU launcher looks for it.
+PACKAGE_LIBRARY = os.path.join(os.path.dirname(os.path.abspath(__file__)), LIBRARY)
+DEFAULT_FLAGS = ('-O3', '-march=native')
+FLAGS_ENV_VAR = 'GLUON_CONVATTN_CPU_FLAGS'
+
+
+class CompilerError(RuntimeError):
+    """No C++ compiler was found, or it failed on the kernel sources."""
+
+
+def find_compiler():
+    """The C++ compiler to use: ``$CXX``, else ``g++``, else ``c++``; None if there is none."""
+    for name in (os.environ.get('CXX'), 'g++', 'c++'):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+def _sources():
+    return sorted(glob.glob(os.path.join(KERNEL_DIR, '*.cu')))
+
+
+def _run(cmd):
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return proc.returncode, proc.stdout
+
+
+def _flags(compiler, openmp):
+    env = os.environ.get(FLAGS_ENV_VAR)
+    flags = env.split() if env is not None else list(DEFAULT_FLAGS)
+    if env is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            probe = os.path.join(tmp, 'probe.cc')
+            with open(probe, 'w') as f:
+                f.write('int main() { return 0; }\n')
+            if _run([compiler] + flags + [probe, '-o', os.path.join(tmp, 'probe')])[0]:
+                flags = ['-O3']
+    return flags + (['-fopenmp'] if openmp else [])
+
+
+def build(out_dir, library=LIBRARY, openmp=True, compiler=None):
+    """Compile every kernel source into ``out_dir/library`` and return its path.
+
+    Parameters
+    ----------
+    out_dir : str
+        Folder for the objects and the library (created if missing).
+    library : str
+        File name of the library.
+    openmp : bool, default True
+        Share each kernel's loop among OpenMP threads (``-fopenmp``); False builds the
+        single-threaded library the tests use.
+    compiler : str, optional
+        The C++ compiler; :func:`find_compiler` by default.
+
+    Raises
+    ------
+    CompilerError
+        Without a compiler, or with the compiler's output when it fails.
+    """
+    compiler = compiler or find_compiler()
+    if compiler is None:
+        raise CompilerError('no C++ compiler found (set CXX, or install g++)')
+    os.makedirs(out_dir, exist_ok=True)
+    flags = _flags(compiler, openmp)
+    header = os.path.join(KERNEL_DIR, 'emulation.h')
+    objects, procs = [], []
+    for src in _sources():
+        obj = os.path.join(out_dir, os.path.splitext(os.path.basename(src))[0] + '.o')
+        cmd = [compiler] + flags + ['-fPIC', '-c', '-include', header, '-x', 'c++', src,
+                                    '-o', obj]
+        procs.append((cmd, subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                                            stderr=subprocess.STDOUT, text=True)))
+        objects.append(obj)
+    for cmd, proc in procs:
+        log = proc.communicate()[0]
+        if proc.returncode:
+            raise CompilerError('%s failed:\n%s' % (' '.join(cmd), log))
+    target = os.path.join(out_dir, library)
+    partial = target + '.tmp-%d' % os.getpid()
+    code, log = _run([compiler, '-shared'] + flags + objects + ['-o', partial])
+    if code:
+        raise CompilerError('linking %s failed:\n%s' % (target, log))
+    os.replace(partial, target)
+    for obj in objects:
+        os.remove(obj)
+    return target
+
+
+def main(argv=None):
+    import argparse
+    parser = argparse.ArgumentParser(description='Build the CPU kernels of gluon_convattn.')
+    parser.add_argument('--out-dir', default=os.path.dirname(PACKAGE_LIBRARY),
+                        help='where the library goes (default: inside the package)')
+    parser.add_argument('--check', action='store_true',
+                        help='only say whether the library is built')
+    args = parser.parse_args(argv)
+    if args.check:
+        built = os.path.isfile(PACKAGE_LIBRARY)
+        print('%s: %s' % (PACKAGE_LIBRARY, 'built' if built else 'missing'))
+        return 0 if built else 1
+    try:
+        print(build(args.out_dir))
+    except CompilerError as err:
+        print('error: %s' % err, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
