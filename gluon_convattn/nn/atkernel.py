@@ -18,10 +18,11 @@ upstream's bottleneck passes a ``softmax=`` argument that its ``AT_kernel`` does
 
 The first MLP layer is linear, so its weight splits into a centre half and a tap half; the
 centre half runs once per position and is broadcast over the taps instead of being applied to
-``k*k`` copies of ``x``. The parameters are those of the 1x1 convolution over the
-concatenation, so checkpoints convert one to one. The key taps come from :func:`ops.unfold`
-(the MLP reads them); the weighted sum over the value taps is :func:`ops.aggregation` with one
-weight map per value channel, whose CUDA kernel does not materialise the value taps.
+``k*k`` copies of ``x``, and the tap half projects the key embedding before its window taps are
+taken (:class:`CentreTapsConv`), so only the hidden-width projection is unfolded. The
+parameters are those of the 1x1 convolution over the concatenation, so checkpoints convert one
+to one. The weighted sum over the value taps is :func:`ops.aggregation` with one weight map per
+value channel, whose kernels do not materialise the value taps.
 """
 import mxnet as mx
 from mxnet.gluon import nn
@@ -34,35 +35,44 @@ __all__ = ['ATKernel', 'CentreTapsConv', 'ChannelGroupNorm']
 
 
 class CentreTapsConv(HybridBlock):
-    """A 1x1 convolution over ``concat(centre repeated over the taps, taps)``, computed without
-    repeating the centre.
+    """A 1x1 convolution over ``concat(centre repeated over the taps, window taps of keys)``,
+    computed without repeating the centre or convolving every tap.
+
+    The convolution is linear, so its weight splits into a centre half, applied once per
+    position, and a tap half, applied to ``keys`` before the window taps are taken: a zero-padded
+    tap of the projection is the projection of a zero-padded tap. That is ``k*k`` times fewer
+    multiply-adds, and the taps are taken of the ``channels``-wide projection, not of ``keys``.
 
     Parameters
     ----------
     channels : int
         Output channels.
     in_channels : int
-        Channels of ``centre`` and of ``taps`` (the weight has ``2 * in_channels`` inputs:
+        Channels of ``centre`` and of ``keys`` (the weight has ``2 * in_channels`` inputs:
         the centre's first, as in the concatenation).
+    kernel_size : int, default 3
+        Odd window size (zero padding ``(kernel_size - 1) // 2``).
 
-    Inputs: ``centre`` (N, C, H, W) and ``taps`` (N, C, T, H*W). Output: (N, channels, T, H*W).
+    Inputs: ``centre`` and ``keys``, both (N, C, H, W). Output: (N, channels, k*k, H*W).
     """
 
-    def __init__(self, channels, in_channels, **kwargs):
+    def __init__(self, channels, in_channels, kernel_size=3, **kwargs):
         super(CentreTapsConv, self).__init__(**kwargs)
-        self._channels, self._in_channels = channels, in_channels
+        self._channels, self._in_channels, self._kernel_size = channels, in_channels, kernel_size
         with self.name_scope():
             self.weight = self.params.get('weight', shape=(channels, 2 * in_channels, 1, 1))
             self.bias = self.params.get('bias', shape=(channels,), init='zeros')
 
-    def hybrid_forward(self, F, centre, taps, weight, bias):
+    def hybrid_forward(self, F, centre, keys, weight, bias):
         c = self._in_channels
         conv = dict(kernel=(1, 1), num_filter=self._channels)
         w_centre = F.slice_axis(weight, axis=1, begin=0, end=c)
         w_taps = F.slice_axis(weight, axis=1, begin=c, end=2 * c)
-        from_centre = F.Convolution(centre, w_centre, no_bias=True, **conv)
-        from_taps = F.Convolution(taps, w_taps, bias, **conv)
-        return F.broadcast_add(from_taps, from_centre.reshape((0, 0, 1, -1)))
+        from_centre = F.Convolution(centre, w_centre, bias, **conv)
+        projected = F.Convolution(keys, w_taps, no_bias=True, **conv)
+        taps = ops.unfold(F, projected, kernel_size=self._kernel_size,
+                          padding=(self._kernel_size - 1) // 2)
+        return F.broadcast_add(taps, from_centre.reshape((0, 0, 1, -1)))
 
 
 class ChannelGroupNorm(HybridBlock):
@@ -95,9 +105,13 @@ class ChannelGroupNorm(HybridBlock):
             self.beta = self.params.get('beta', shape=(channels,), init='zeros')
 
     def hybrid_forward(self, F, x, gamma, beta):
-        unit = F.slice_axis(gamma, axis=0, begin=0, end=self._num_groups)
-        normed = F.GroupNorm(x, F.ones_like(unit), F.zeros_like(unit),
-                             num_groups=self._num_groups, eps=self._epsilon)
+        # The group statistics as a layer normalisation of (N, groups, rest): the same values
+        # as GroupNorm, and on the CPU several times faster than MXNet 1.x's GroupNorm.
+        rows = x.reshape((0, self._num_groups, -1))
+        unit = F.BlockGrad(F.ones_like(F.slice_axis(F.slice_axis(rows, axis=0, begin=0, end=1),
+                                                    axis=1, begin=0, end=1).reshape((-1,))))
+        normed = F.reshape_like(F.LayerNorm(rows, unit, F.zeros_like(unit), axis=-1,
+                                            eps=self._epsilon), x)
         # The per-channel affine as a depthwise 1x1 convolution: the same values, and on the
         # CPU a several times faster backward than broadcast multiply and add. Its weight is a
         # copy: MKL-DNN reorders inference weights in place, which fails on a view of gamma.
@@ -107,11 +121,11 @@ class ChannelGroupNorm(HybridBlock):
 
 
 class _CentreTapsMLP(nn.HybridSequential):
-    """A sequence whose first block takes ``(centre, taps)``; the rest one input each."""
+    """A sequence whose first block takes ``(centre, keys)``; the rest one input each."""
 
-    def hybrid_forward(self, F, centre, taps):
+    def hybrid_forward(self, F, centre, keys):
         blocks = list(self._children.values())
-        x = blocks[0](centre, taps)
+        x = blocks[0](centre, keys)
         for block in blocks[1:]:
             x = block(x)
         return x
@@ -168,7 +182,7 @@ class ATKernel(HybridBlock):
                                nn.BatchNorm(in_channels=in_channels), nn.Activation('relu'))
             self.mlp = _CentreTapsMLP(prefix='mlp_')
             with self.mlp.name_scope():
-                self.mlp.add(CentreTapsConv(hidden, in_channels),
+                self.mlp.add(CentreTapsConv(hidden, in_channels, kernel_size),
                              nn.BatchNorm(in_channels=hidden), nn.Activation('relu'),
                              nn.Conv2D(weights, 1, in_channels=hidden),
                              ChannelGroupNorm(channels, weights))
@@ -191,7 +205,6 @@ class ATKernel(HybridBlock):
         if self.pool is not None:
             x = self.pool(x)
         window = dict(kernel_size=self.kernel_size, padding=(self.kernel_size - 1) // 2)
-        keys = ops.unfold(F, self.emb_k(x), **window)
-        weights = self.mlp(x, keys)
+        weights = self.mlp(x, self.emb_k(x))
         out = ops.aggregation(F, self.emb_v(x), weights, impl=self.impl, **window)
         return F.sum(out.reshape((0, -4, self.channels, self.group_channels, -2)), axis=2)

@@ -13,16 +13,19 @@ A kernel graph run where no launcher serves its device or dtype (the CPU kernels
 float16 on the CPU) computes the composite operators inside the CustomOp instead, forward and
 backward, with the same values.
 
-Every input passes through ``x + 0`` on its way into the CustomOp (:func:`apply`). MXNet hands
-a CustomOp its inputs by asking for their data, and for an array MKL-DNN keeps in a blocked
-layout (convolution, batch-norm and pooling outputs) that reorders the array's memory in place,
-while other operators of the threaded engine may be reading it: wrong numbers or a crash, on
-the CPU only, and never under ``NaiveEngine``. ``x + 0`` has no MKL-DNN implementation, so
-MXNet reads a blocked input through a copy of its own and writes a new, plain array.
+Every input passes through ``tile(x, reps=(1,))`` on its way into the CustomOp, and so does its
+output on the way out, so that its output gradient arrives plain too (:func:`apply`).
+MXNet hands a CustomOp its inputs by asking for their data, and for an array MKL-DNN keeps in a
+blocked layout (convolution, batch-norm and pooling outputs) that reorders the array's memory
+in place, while other operators of the threaded engine may be reading it: wrong numbers or a
+crash, on the CPU only, and never under ``NaiveEngine``. ``tile`` has no MKL-DNN implementation
+and never runs in place, so MXNet reads a blocked input through a copy of its own and writes a
+new, plain array. (An in-place operator such as ``x + 0`` is not enough: a hybridized graph may
+run it in the input's memory and write the result back in the blocked layout.)
 
-The operators keep only what their backward passes read (see
-:meth:`WindowOpProp.declare_backward_dependency`): ``aggregation``, ``subtraction2`` and
-``local_dot`` do not keep their outputs, so no k*k tensor of theirs outlives the forward pass.
+The kernels themselves never form the unfolded (N, C, k*k, H*W) window taps, forward or
+backward; the only k*k tensors are the operators' own k*k inputs and outputs (the attention
+weights, the subtractions' and local_dot's results).
 """
 import ast
 import contextlib
@@ -113,15 +116,16 @@ def apply(F, name, inputs, win, groups=None):
     if F is mx.nd:
         _check_shapes(name, [i.shape for i in inputs], win, groups)
         check_runnable(inputs[0].context, np.dtype(inputs[0].dtype).name)
-    return F.Custom(*[_plain_layout(F, i) for i in inputs], op_type=op_type(name),
-                    **_params(win, groups))
+    out = F.Custom(*[_plain_layout(F, i) for i in inputs], op_type=op_type(name),
+                   **_params(win, groups))
+    return _plain_layout(F, out)
 
 
 def _plain_layout(F, x):
     """``x`` as a new array in plain layout, for the CPU (see the module docstring)."""
     if F is mx.nd and x.context.device_type != 'cpu':
         return x
-    return F._internal._plus_scalar(x, scalar=0.0)
+    return F.tile(x, reps=(1,))
 
 
 def _check_shapes(name, shapes, win, groups):
@@ -233,18 +237,11 @@ class WindowOpProp(mx.operator.CustomOpProp):
     def infer_type(self, in_type):
         return [in_type[0]] * len(in_type), [in_type[0]], []
 
-    def declare_backward_dependency(self, out_grad, in_data, out_data):
-        """The output gradient and the inputs: never the output of a two-input operator
-        (MXNet's default keeps every array alive until the backward pass).
-
-        MXNet 1.9 remembers the indices declared last, by any custom op type, in one global
-        set (``mx.operator._registry.result_deps``) and wraps the arrays a backward receives
-        by that set, failing on an index one op type keeps and another does not. So every
-        operator here declares the same indices: 0 (output gradient), 1 and 2. For the
-        two-input operators those are the inputs; ``subtraction`` (one input) keeps its
-        output too, which in SAN is the small position encoding.
-        """
-        return (list(out_grad) + list(in_data) + list(out_data))[:3]
+    # declare_backward_dependency keeps MXNet's default (every array). Declaring only what the
+    # backward kernels read (output gradient and inputs) was tried: imperative and static-alloc
+    # graphs were exact, but a plain hybridized SAN then got input gradients near 1e15
+    # (tests/ops/test_kernel_networks.py), and MXNet 1.9 keeps the declared indices of all
+    # custom op types in one global set (mx.operator._registry.result_deps).
 
     def create_operator(self, ctx, in_shapes, in_dtypes):
         launcher = get_launcher(ctx.device_type)

@@ -5,6 +5,7 @@ import pytest
 from mxnet import autograd
 from mxnet.gluon import nn
 
+from gluon_convattn import ops
 from gluon_convattn.convert import ConversionError
 from gluon_convattn.convert.atkernel import convert_atkernel
 from gluon_convattn.model_zoo import get_model, get_model_info
@@ -101,10 +102,12 @@ def test_layer_matches_upstream_definition(in_ch, ch, k, stride, gc, size, hybri
 
 
 def test_centre_taps_conv_equals_conv_over_concatenation_with_gradients():
+    """Projecting the keys before taking their (zero-padded) window taps equals the 1x1
+    convolution over the concatenation of the repeated centre and the taps of the keys."""
     c, hidden, taps = 6, 5, 9
     rs = np.random.RandomState(3)
-    centre, tap_values = rs.standard_normal((2, c, 3, 4)), rs.standard_normal((2, c, taps, 12))
-    ours = CentreTapsConv(hidden, c)
+    centre, keys = rs.standard_normal((2, c, 3, 4)), rs.standard_normal((2, c, 3, 4))
+    ours = CentreTapsConv(hidden, c, kernel_size=3)
     plain = nn.Conv2D(hidden, 1, in_channels=2 * c)
     for block in (ours, plain):
         block.initialize()
@@ -112,7 +115,7 @@ def test_centre_taps_conv_equals_conv_over_concatenation_with_gradients():
     plain.bias.set_data(mx.nd.array(rs.standard_normal(hidden)))
     ours.bias.set_data(plain.bias.data())
     head = mx.nd.array(rs.standard_normal((2, hidden, taps, 12)))
-    inputs = [mx.nd.array(centre), mx.nd.array(tap_values)]
+    inputs = [mx.nd.array(centre), mx.nd.array(keys)]
     for x in inputs:
         x.attach_grad()
     with autograd.record():
@@ -121,11 +124,12 @@ def test_centre_taps_conv_equals_conv_over_concatenation_with_gradients():
     grads = [x.grad.asnumpy() for x in inputs] + [ours.weight.grad().asnumpy(),
                                                   ours.bias.grad().asnumpy()]
     repeated = mx.nd.array(np.repeat(centre.reshape(2, c, 1, 12), taps, axis=2))
-    concat_in = [repeated, mx.nd.array(tap_values)]
+    concat_in = [repeated, mx.nd.array(keys)]
     for x in concat_in:
         x.attach_grad()
     with autograd.record():
-        out = plain(mx.nd.concat(*concat_in, dim=1))
+        tap_values = ops.unfold(mx.nd, concat_in[1], kernel_size=3, padding=1)
+        out = plain(mx.nd.concat(concat_in[0], tap_values, dim=1))
         loss_ref = (out * head).sum()
     loss_ref.backward()
     np.testing.assert_allclose(ours(*inputs).asnumpy(), out.asnumpy(), rtol=1e-5, atol=1e-5)
