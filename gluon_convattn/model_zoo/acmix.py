@@ -15,6 +15,8 @@ from mxnet.gluon.nn import BatchNorm
 from ..nn.acmix import ACmix
 from ..nn.swin import PatchEmbed, SwinStage
 from ..utils.checks import check_image_batch, check_positive_int
+from .arguments import build
+from .configs import ModelConfig, config_table
 from .model_zoo import register_model
 from .resnet_trunk import Bottleneck, ResNetTrunk
 
@@ -62,6 +64,8 @@ class ACmixResNet(ResNetTrunk):
     :func:`resnet_min_size` (128 for k_att 7). 224 is the design size.
     """
 
+    internal_arguments = ('stem', 'dilated')   # upstream's stem, strided stages
+
     def __init__(self, layers, k_att=7, head=4, k_conv=3, classes=1000, last_gamma=False,
                  final_drop=0.0, impl=None, norm_layer=BatchNorm, norm_kwargs=None, **kwargs):
         for value, name in ((k_att, 'k_att'), (head, 'head'), (k_conv, 'k_conv')):
@@ -98,34 +102,37 @@ class ACmixResNet(ResNetTrunk):
                        self.min_size, self.min_size))
 
 
-def _resnet_faithful(layers):
-    return ('LeapLabTHU/ACmix ResNet/ResNet_ImageNet.py ACmix_ResNet(layers=%s) '
-            '(k_att 7, head 4, k_conv 3)' % layers)
-
-
 _R26, _R38, _R50 = [1, 2, 4, 1], [2, 3, 5, 2], [3, 4, 6, 3]
-_RESNET_MIN = resnet_min_size(7)
+
+CONFIGS = config_table(
+    ModelConfig('acmix_resnet26', family='ACmix',
+                faithful_to='LeapLabTHU/ACmix `ResNet/ResNet_ImageNet.py` '
+                            '`ACmix_ResNet([1,2,4,1])`; golden'),
+    ModelConfig('acmix_resnet38', family='ACmix', faithful_to='`ACmix_ResNet([2,3,5,2])`; count'),
+    ModelConfig('acmix_resnet50', family='ACmix', faithful_to='`ACmix_ResNet([3,4,6,3])`; count'),
+    ModelConfig('acmix_swin_tiny', family='ACmix',
+                faithful_to='`swin_transformer_acmix.py` depths [2,2,6,2], heads [3,6,12,24], '
+                            'window 7; golden'),
+    ModelConfig('acmix_swin_small', family='ACmix', faithful_to='depths [2,2,18,2]; count'),
+)
 
 
-@register_model('acmix_resnet26', family='ACmix', faithful_to=_resnet_faithful(_R26),
-                input_size=224, min_size=_RESNET_MIN)
+@register_model(CONFIGS['acmix_resnet26'], network=ACmixResNet)
 def acmix_resnet26(classes=1000, **kwargs):
     """ACmix-ResNet-26 (10.5M parameters; 76.1% top-1 in the paper)."""
-    return ACmixResNet(_R26, classes=classes, **kwargs)
+    return build(ACmixResNet, dict(layers=_R26, classes=classes), kwargs)
 
 
-@register_model('acmix_resnet38', family='ACmix', faithful_to=_resnet_faithful(_R38),
-                input_size=224, min_size=_RESNET_MIN)
+@register_model(CONFIGS['acmix_resnet38'], network=ACmixResNet)
 def acmix_resnet38(classes=1000, **kwargs):
     """ACmix-ResNet-38 (14.4M parameters; 77.4% top-1 in the paper)."""
-    return ACmixResNet(_R38, classes=classes, **kwargs)
+    return build(ACmixResNet, dict(layers=_R38, classes=classes), kwargs)
 
 
-@register_model('acmix_resnet50', family='ACmix', faithful_to=_resnet_faithful(_R50),
-                input_size=224, min_size=_RESNET_MIN)
+@register_model(CONFIGS['acmix_resnet50'], network=ACmixResNet)
 def acmix_resnet50(classes=1000, **kwargs):
     """ACmix-ResNet-50 (18.3M parameters; 77.8% top-1 in the paper)."""
-    return ACmixResNet(_R50, classes=classes, **kwargs)
+    return build(ACmixResNet, dict(layers=_R50, classes=classes), kwargs)
 
 
 class SwinTransformerACmix(HybridBlock):
@@ -211,29 +218,20 @@ class SwinTransformerACmix(HybridBlock):
         return self.head(F.mean(self.norm(x), axis=1))
 
 
-def _swin_faithful(depths, drop_path):
-    return ('LeapLabTHU/ACmix Swin-Transformer/models/swin_transformer_acmix.py '
-            'SwinTransformer_acmix(embed_dim=96, depths=%s, num_heads=[3, 6, 12, 24], '
-            'window_size=7, drop_path_rate=%s)' % (depths, drop_path))
-
-
 def _swin(depths, drop_path_rate, classes, kwargs):
-    config = dict(embed_dim=96, depths=depths, num_heads=[3, 6, 12, 24], window_size=7,
-                  drop_path_rate=drop_path_rate)
-    config.update(kwargs)
-    return SwinTransformerACmix(classes=classes, **config)
+    return build(SwinTransformerACmix, dict(embed_dim=96, depths=depths, num_heads=[3, 6, 12, 24],
+                                            window_size=7, drop_path_rate=drop_path_rate,
+                                            classes=classes), kwargs)
 
 
-@register_model('acmix_swin_tiny', family='ACmix', faithful_to=_swin_faithful([2, 2, 6, 2], 0.2),
-                input_size=224, min_size=224)
+@register_model(CONFIGS['acmix_swin_tiny'], network=SwinTransformerACmix)
 def acmix_swin_tiny(classes=1000, **kwargs):
     """ACmix-Swin-T (28.6M parameters; 81.9% top-1 in the paper). Keyword arguments override
     the configuration (e.g. ``img_size``)."""
     return _swin([2, 2, 6, 2], 0.2, classes, kwargs)
 
 
-@register_model('acmix_swin_small', family='ACmix',
-                faithful_to=_swin_faithful([2, 2, 18, 2], 0.3), input_size=224, min_size=224)
+@register_model(CONFIGS['acmix_swin_small'], network=SwinTransformerACmix)
 def acmix_swin_small(classes=1000, **kwargs):
     """ACmix-Swin-S (50.3M parameters; 83.5% top-1 in the paper). Keyword arguments override
     the configuration (e.g. ``img_size``)."""

@@ -21,6 +21,8 @@ from mxnet.gluon.block import HybridBlock
 
 from ..nn.kaconv import AG_TYPES, KAConv
 from ..utils.checks import check_choice, check_image_batch, check_positive_int
+from .arguments import build
+from .configs import ModelConfig, config_table
 from .model_zoo import register_model
 from .resnet_trunk import Bottleneck, ResNetTrunk
 
@@ -205,55 +207,66 @@ class KAMobileNetV2(HybridBlock):
         return self.output(self.features(x))
 
 
-_UPSTREAM = 'dreamcontinue/KAConv models/KAResNet.py ResNet(depth=%d)'
-_PAPER = 'KAConv paper (Neurocomputing 2022) table: %s, %s params; no released code'
+_KARESNET = 'dreamcontinue/KAConv `models/KAResNet.py` `ResNet(depth=%d)`%s; %s'
+_PAPER = 'paper only (no released code; reading in `docs/kaconv.md`): %s'
+CONFIGS = config_table(
+    ModelConfig('karesnet50_l', family='KAConv', faithful_to=_KARESNET % (50, ' (AG-L)', 'golden')),
+    ModelConfig('karesnet50_h', family='KAConv',
+                faithful_to=_KARESNET % (50, ' with AG-H in every KAConv', 'golden')),
+    ModelConfig('karesnet101_l', family='KAConv', faithful_to=_KARESNET % (101, '', 'count')),
+    ModelConfig('karesnet101_h', family='KAConv',
+                faithful_to=_KARESNET % (101, ' with AG-H', 'count')),
+    ModelConfig('karesnext50_32x4d_l', family='KAConv', faithful_to=_PAPER % 'table, 31.27M'),
+    ModelConfig('karesnext50_32x4d_h', family='KAConv', faithful_to=_PAPER % 'table, 53.03M'),
+    ModelConfig('kamobilenetv2_0.5_l', family='KAConv',
+                faithful_to=_PAPER % 'table, 4.15M (-0.19 %)'),
+    ModelConfig('kamobilenetv2_0.5_h', family='KAConv',
+                faithful_to=_PAPER % 'table, 11.69M (-0.11 %)'),
+    ModelConfig('kamobilenetv2_1.0_l', family='KAConv', faithful_to=_PAPER % 'table, 9.31M'),
+    ModelConfig('kamobilenetv2_1.0_h', family='KAConv', faithful_to=_PAPER % 'table, 29.52M'),
+)
 
 
 def _karesnet(layers, ag, classes, kwargs):
-    return KAResNet(layers, ag=ag, classes=classes, **kwargs)
+    return build(KAResNet, dict(layers=layers, ag=ag, classes=classes), kwargs)
 
 
-@register_model('karesnet50_l', family='KAConv', faithful_to=_UPSTREAM % 50)
+@register_model(CONFIGS['karesnet50_l'], network=KAResNet)
 def karesnet50_l(classes=1000, **kwargs):
     """KAResNet50-L (27.8M parameters, top-1 error 22.27% in the paper)."""
     return _karesnet([3, 4, 6, 3], 'L', classes, kwargs)
 
 
-@register_model('karesnet50_h', family='KAConv',
-                faithful_to=_UPSTREAM % 50 + ' with AGH in KAConv')
+@register_model(CONFIGS['karesnet50_h'], network=KAResNet)
 def karesnet50_h(classes=1000, **kwargs):
     """KAResNet50-H (35.6M parameters, top-1 error 21.92% in the paper)."""
     return _karesnet([3, 4, 6, 3], 'H', classes, kwargs)
 
 
-@register_model('karesnet101_l', family='KAConv', faithful_to=_UPSTREAM % 101)
+@register_model(CONFIGS['karesnet101_l'], network=KAResNet)
 def karesnet101_l(classes=1000, **kwargs):
     """KAResNet101-L (49.4M parameters, top-1 error 21.80% in the paper)."""
     return _karesnet([3, 4, 23, 3], 'L', classes, kwargs)
 
 
-@register_model('karesnet101_h', family='KAConv',
-                faithful_to=_UPSTREAM % 101 + ' with AGH in KAConv')
+@register_model(CONFIGS['karesnet101_h'], network=KAResNet)
 def karesnet101_h(classes=1000, **kwargs):
     """KAResNet101-H (66.1M parameters, top-1 error 21.28% in the paper)."""
     return _karesnet([3, 4, 23, 3], 'H', classes, kwargs)
 
 
 def _karesnext(ag, classes, kwargs):
-    kwargs.setdefault('attention_bias', False)
-    return KAResNet([3, 4, 6, 3], ag=ag, classes=classes, cardinality=32, bottleneck_width=4,
-                    **kwargs)
+    return build(KAResNet, dict(layers=[3, 4, 6, 3], ag=ag, classes=classes, cardinality=32,
+                                bottleneck_width=4, attention_bias=False), kwargs)
 
 
-@register_model('karesnext50_32x4d_l', family='KAConv',
-                faithful_to=_PAPER % ('KAResNeXt50-L', '31.27M'))
+@register_model(CONFIGS['karesnext50_32x4d_l'], network=KAResNet)
 def karesnext50_32x4d_l(classes=1000, **kwargs):
     """KAResNeXt50 32x4d with AG-L (31.27M parameters, top-1 error 21.97% in the paper)."""
     return _karesnext('L', classes, kwargs)
 
 
-@register_model('karesnext50_32x4d_h', family='KAConv',
-                faithful_to=_PAPER % ('KAResNeXt50-H', '53.03M'))
+@register_model(CONFIGS['karesnext50_32x4d_h'], network=KAResNet)
 def karesnext50_32x4d_h(classes=1000, **kwargs):
     """KAResNeXt50 32x4d with AG-H (53.03M parameters, top-1 error 21.23% in the paper)."""
     return _karesnext('H', classes, kwargs)
@@ -264,33 +277,29 @@ _MOBILENET_MIN_WIDTH = {0.5: 33, 1.0: 32}
 
 
 def _kamobilenetv2(multiplier, ag, classes, kwargs):
-    kwargs.setdefault('min_width', _MOBILENET_MIN_WIDTH[multiplier])
-    return KAMobileNetV2(multiplier, ag=ag, classes=classes, **kwargs)
+    return build(KAMobileNetV2, dict(multiplier=multiplier, ag=ag, classes=classes,
+                                     min_width=_MOBILENET_MIN_WIDTH[multiplier]), kwargs)
 
 
-@register_model('kamobilenetv2_0.5_l', family='KAConv',
-                faithful_to=_PAPER % ('KAMobileNetV2-L .5x', '4.15M'))
+@register_model(CONFIGS['kamobilenetv2_0.5_l'], network=KAMobileNetV2)
 def kamobilenetv2_0_5_l(classes=1000, **kwargs):
     """KAMobileNetV2 0.5x with AG-L (4.15M parameters, top-1 error 33.72% in the paper)."""
     return _kamobilenetv2(0.5, 'L', classes, kwargs)
 
 
-@register_model('kamobilenetv2_0.5_h', family='KAConv',
-                faithful_to=_PAPER % ('KAMobileNetV2-H .5x', '11.69M'))
+@register_model(CONFIGS['kamobilenetv2_0.5_h'], network=KAMobileNetV2)
 def kamobilenetv2_0_5_h(classes=1000, **kwargs):
     """KAMobileNetV2 0.5x with AG-H (11.69M parameters, top-1 error 33.09% in the paper)."""
     return _kamobilenetv2(0.5, 'H', classes, kwargs)
 
 
-@register_model('kamobilenetv2_1.0_l', family='KAConv',
-                faithful_to=_PAPER % ('KAMobileNetV2-L 1x', '9.31M'))
+@register_model(CONFIGS['kamobilenetv2_1.0_l'], network=KAMobileNetV2)
 def kamobilenetv2_1_0_l(classes=1000, **kwargs):
     """KAMobileNetV2 1.0x with AG-L (9.31M parameters, top-1 error 26.83% in the paper)."""
     return _kamobilenetv2(1.0, 'L', classes, kwargs)
 
 
-@register_model('kamobilenetv2_1.0_h', family='KAConv',
-                faithful_to=_PAPER % ('KAMobileNetV2-H 1x', '29.52M'))
+@register_model(CONFIGS['kamobilenetv2_1.0_h'], network=KAMobileNetV2)
 def kamobilenetv2_1_0_h(classes=1000, **kwargs):
     """KAMobileNetV2 1.0x with AG-H (29.52M parameters, top-1 error 27.01% in the paper)."""
     return _kamobilenetv2(1.0, 'H', classes, kwargs)

@@ -114,6 +114,8 @@ class ResNetTrunk(HybridBlock):
         An input size that works, for the error message.
     """
 
+    internal_arguments = ('make_block', 'label', 'min_size', 'works')   # given by subclasses
+
     def __init__(self, layers, make_block, classes=1000, stem='imagenet', dilated=False,
                  avg_down=False, final_drop=0.0, features_only=False, norm_layer=BatchNorm,
                  norm_kwargs=None, label=None, min_size=32, works='224x224', **kwargs):

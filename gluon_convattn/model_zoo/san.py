@@ -5,6 +5,8 @@ from mxnet.gluon.block import HybridBlock
 from ..nn.san import SA_TYPES, SANBottleneck
 from ..utils.checks import (check_choice, check_image_batch, check_int_list, check_odd,
                             check_positive_int)
+from .arguments import build
+from .configs import ModelConfig, config_table
 from .model_zoo import register_model
 
 __all__ = ['SAN', 'san10_pairwise', 'san10_patchwise', 'san15_pairwise', 'san15_patchwise',
@@ -98,13 +100,24 @@ class SAN(HybridBlock):
         return self.fc(F.flatten(self.avgpool(x)))
 
 
+_SAN = 'hszhao/SAN `model/san.py` `san(%d, %s, [3,7,7,7,7])`; %s'
+CONFIGS = config_table(
+    ModelConfig('san10_pairwise', family='SAN', faithful_to=_SAN % (0, '[2,1,2,4,1]', 'golden')),
+    ModelConfig('san10_patchwise', family='SAN',
+                faithful_to='`san(1, [2,1,2,4,1], ...)`; golden'),
+    ModelConfig('san15_pairwise', family='SAN', faithful_to='`san(0, [3,2,3,5,2], ...)`; count'),
+    ModelConfig('san15_patchwise', family='SAN', faithful_to='`san(1, [3,2,3,5,2], ...)`; count'),
+    ModelConfig('san19_pairwise', family='SAN', faithful_to='`san(0, [3,3,4,6,3], ...)`; count'),
+    ModelConfig('san19_patchwise', family='SAN', faithful_to='`san(1, [3,3,4,6,3], ...)`; count'),
+)
+
+
 def _register(name, sa_type, layers, summary):
     """Register ``name`` as SAN(sa_type, layers, KERNELS) and return its constructor."""
-    @register_model(name, family='SAN', input_size=224, min_size=min_input_size(KERNELS),
-                    faithful_to='hszhao/SAN model/san.py san(sa_type=%d, layers=%s, kernels=%s)'
-                    % (sa_type, layers, list(KERNELS)))
+    @register_model(CONFIGS[name], network=SAN)
     def constructor(classes=1000, **kwargs):
-        return SAN(sa_type, layers, KERNELS, classes=classes, **kwargs)
+        return build(SAN, dict(sa_type=sa_type, layers=layers, kernels=KERNELS, classes=classes),
+                     kwargs)
     constructor.__name__ = constructor.__qualname__ = name
     constructor.__doc__ = ('%s (upstream: %s).\n\nParameters\n----------\nclasses : int, '
                            'default 1000\n**kwargs\n    Passed to :class:`SAN`.' % (name, summary))
