@@ -6,7 +6,9 @@ setup(
     version="0.1.0",
     description="Faithful MXNet/Gluon ports of ATAC, SAN, ACmix, KAConv and AT-kernel",
     packages=find_packages(include=["gluon_convattn", "gluon_convattn.*"]),
-    package_data={"gluon_convattn.ops": ["kernels/*.cu", "kernels/*.h", "kernels/*.cuh"]},
+    package_data={"gluon_convattn.ops": ["kernels/*.cu", "kernels/*.h", "kernels/*.cuh"],
+                  # shipped weights (sha256 in the model records) and their training logs
+                  "gluon_convattn": ["weights/*.params", "weights/*.log"]},
     python_requires=">=3.8",
     install_requires=[
         "numpy<1.24",  # MXNet 1.9 uses aliases (np.bool, np.int) removed in numpy 1.24

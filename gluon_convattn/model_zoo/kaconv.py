@@ -208,7 +208,7 @@ class KAMobileNetV2(HybridBlock):
 
 
 _KARESNET = 'dreamcontinue/KAConv `models/KAResNet.py` `ResNet(depth=%d)`%s; %s'
-_PAPER = 'paper only (no released code; reading in `docs/kaconv.md`): %s'
+_PAPER = 'paper %s (no released code; reading in `docs/kaconv.md`)'
 CONFIGS = config_table(
     ModelConfig('karesnet50_l', family='KAConv', faithful_to=_KARESNET % (50, ' (AG-L)', 'golden')),
     ModelConfig('karesnet50_h', family='KAConv',
@@ -216,14 +216,14 @@ CONFIGS = config_table(
     ModelConfig('karesnet101_l', family='KAConv', faithful_to=_KARESNET % (101, '', 'count')),
     ModelConfig('karesnet101_h', family='KAConv',
                 faithful_to=_KARESNET % (101, ' with AG-H', 'count')),
-    ModelConfig('karesnext50_32x4d_l', family='KAConv', faithful_to=_PAPER % 'table, 31.27M'),
-    ModelConfig('karesnext50_32x4d_h', family='KAConv', faithful_to=_PAPER % 'table, 53.03M'),
+    ModelConfig('karesnext50_32x4d_l', family='KAConv', faithful_to=_PAPER % '31.27M'),
+    ModelConfig('karesnext50_32x4d_h', family='KAConv', faithful_to=_PAPER % '53.03M'),
     ModelConfig('kamobilenetv2_0.5_l', family='KAConv',
-                faithful_to=_PAPER % 'table, 4.15M (-0.19 %)'),
+                faithful_to=_PAPER % '4.15M (-0.19 %)'),
     ModelConfig('kamobilenetv2_0.5_h', family='KAConv',
-                faithful_to=_PAPER % 'table, 11.69M (-0.11 %)'),
-    ModelConfig('kamobilenetv2_1.0_l', family='KAConv', faithful_to=_PAPER % 'table, 9.31M'),
-    ModelConfig('kamobilenetv2_1.0_h', family='KAConv', faithful_to=_PAPER % 'table, 29.52M'),
+                faithful_to=_PAPER % '11.69M (-0.11 %)'),
+    ModelConfig('kamobilenetv2_1.0_l', family='KAConv', faithful_to=_PAPER % '9.31M'),
+    ModelConfig('kamobilenetv2_1.0_h', family='KAConv', faithful_to=_PAPER % '29.52M'),
 )
 
 

@@ -17,7 +17,7 @@ from ..utils.params import load_parameters_checked
 from .arguments import accepted_arguments, check_arguments
 from .configs import ModelConfig
 
-__all__ = ['register_model', 'unregister_model', 'get_model', 'get_model_list',
+__all__ = ['register_model', 'unregister_model', 'get_model', 'get_model_list', 'registration_order',
            'get_model_info', 'ModelInfo', 'weights_dir', 'as_context']
 
 _MODELS = {}
@@ -86,6 +86,12 @@ def unregister_model(name):
 def get_model_list():
     """Return the sorted list of registered model names."""
     return sorted(_MODELS)
+
+
+def registration_order():
+    """The registered model names in the order they were registered (family by family, each
+    family's records in the order its ``CONFIGS`` table lists them)."""
+    return list(_MODELS)
 
 
 def get_model_info(name):
