@@ -17,6 +17,7 @@ from ..nn.swin import PatchEmbed, SwinStage
 from ..utils.checks import check_image_batch, check_positive_int
 from .arguments import build
 from .configs import ModelConfig, config_table
+from .features import check_out_indices, stage_feature_info
 from .model_zoo import register_model
 from .resnet_trunk import Bottleneck, ResNetTrunk
 
@@ -159,6 +160,12 @@ class SwinTransformerACmix(HybridBlock):
         Stochastic depth, rising linearly from 0 over the blocks (the released configs use
         0.2 for Swin-T and 0.3 for Swin-S, the defaults of :func:`acmix_swin_tiny` and
         :func:`acmix_swin_small`).
+    features_only : bool, default False
+        Return each stage's output tokens (before its patch merging) as NCHW arrays instead of
+        logits (no final norm or head); see :attr:`feature_info`.
+    out_indices : tuple of int, default (0, 1, 2, 3)
+        Stages (reductions ``patch_size * 2**i``: 4, 8, 16, 32) whose outputs are returned;
+        stages after the last one are not built.
 
     Inputs: (N, in_channels, img_size, img_size). Output: (N, classes).
     """
@@ -166,7 +173,7 @@ class SwinTransformerACmix(HybridBlock):
     def __init__(self, img_size=224, patch_size=4, in_channels=3, classes=1000, embed_dim=96,
                  depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24), window_size=7, mlp_ratio=4.0,
                  qkv_bias=True, qk_scale=None, drop_rate=0.0, attn_drop_rate=0.0,
-                 drop_path_rate=0.1, **kwargs):
+                 drop_path_rate=0.1, features_only=False, out_indices=(0, 1, 2, 3), **kwargs):
         super(SwinTransformerACmix, self).__init__(**kwargs)
         for value, name in ((img_size, 'img_size'), (patch_size, 'patch_size'),
                             (in_channels, 'in_channels'), (classes, 'classes'),
@@ -183,6 +190,14 @@ class SwinTransformerACmix(HybridBlock):
                              % (img_size, patch_size * 2 ** (stages - 1)))
         self.img_size, self.in_channels = img_size, in_channels
         self.min_size = img_size
+        self.features_only = features_only
+        self.out_indices = check_out_indices(out_indices, stages)
+        self.feature_info = stage_feature_info(
+            [embed_dim * 2 ** i for i in range(stages)],
+            [patch_size * 2 ** i for i in range(stages)],
+            ['layers.%d' % i for i in range(stages)], self.out_indices)
+        self._sides = [grid // 2 ** i for i in range(stages)]
+        built = self.out_indices[-1] + 1 if features_only else stages
         rates = [drop_path_rate * i / max(sum(depths) - 1, 1) for i in range(sum(depths))]
         block_kwargs = dict(mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, qk_scale=qk_scale,
                             drop=drop_rate, attn_drop=attn_drop_rate)
@@ -191,16 +206,17 @@ class SwinTransformerACmix(HybridBlock):
             self.pos_drop = nn.Dropout(drop_rate)
             self.layers = nn.HybridSequential(prefix='layers_')
             with self.layers.name_scope():
-                for i, (depth, heads) in enumerate(zip(depths, num_heads)):
-                    side = grid // 2 ** i
+                for i, (depth, heads) in enumerate(zip(depths[:built], num_heads)):
+                    side = self._sides[i]
                     first = sum(depths[:i])
                     self.layers.add(SwinStage(embed_dim * 2 ** i, (side, side), depth, heads,
                                               window_size, rates[first:first + depth],
-                                              downsample=i < stages - 1,
+                                              downsample=i < built - 1,
                                               block_kwargs=block_kwargs))
             self.num_features = embed_dim * 2 ** (stages - 1)
-            self.norm = nn.LayerNorm(in_channels=self.num_features)
-            self.head = nn.Dense(classes, in_units=self.num_features)
+            if not features_only:
+                self.norm = nn.LayerNorm(in_channels=self.num_features)
+                self.head = nn.Dense(classes, in_units=self.num_features)
 
     def forward(self, x, *args):
         check_image_batch(x, 'ACmix-Swin', self.img_size, channels=self.in_channels,
@@ -214,8 +230,18 @@ class SwinTransformerACmix(HybridBlock):
         return super(SwinTransformerACmix, self).forward(x, *args)
 
     def hybrid_forward(self, F, x):
-        x = self.layers(self.pos_drop(self.patch_embed(x)))
-        return self.head(F.mean(self.norm(x), axis=1))
+        x = self.pos_drop(self.patch_embed(x))
+        if not self.features_only:
+            return self.head(F.mean(self.norm(self.layers(x)), axis=1))
+        outputs = []
+        for i, stage in enumerate(self.layers):
+            x = stage.blocks(x)                                  # (N, H*W, C) tokens
+            if i in self.out_indices:
+                outputs.append(x.transpose((0, 2, 1)).reshape(
+                    (0, 0, self._sides[i], self._sides[i])))
+            if stage.downsample is not None:
+                x = stage.downsample(x)
+        return outputs
 
 
 def _swin(depths, drop_path_rate, classes, kwargs):

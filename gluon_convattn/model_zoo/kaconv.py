@@ -23,6 +23,7 @@ from ..nn.kaconv import AG_TYPES, KAConv
 from ..utils.checks import check_choice, check_image_batch, check_positive_int
 from .arguments import build
 from .configs import ModelConfig, config_table
+from .features import check_out_indices, stage_feature_info
 from .model_zoo import register_model
 from .resnet_trunk import Bottleneck, ResNetTrunk
 
@@ -146,6 +147,18 @@ _MOBILENETV2_STAGES = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2
                        (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
 
 
+def _mobilenetv2_blocks(width):
+    """(reduction after the block, (expansion, stride), output channels) of every inverted
+    residual, in order; the stem convolution reduces by 2."""
+    blocks, reduction = [], 2
+    for t, c, repeats, strides in _MOBILENETV2_STAGES:
+        for i in range(repeats):
+            stride = strides if i == 0 else 1
+            reduction *= stride
+            blocks.append((reduction, (t, stride), width(c)))
+    return blocks
+
+
 class KAMobileNetV2(HybridBlock):
     """MobileNetV2 (GluonCV layout and width rule) with depthwise KAConvs.
 
@@ -162,12 +175,20 @@ class KAMobileNetV2(HybridBlock):
         Smallest attention width.
     attention_bias : bool, default False
         Biases in the attention output layers.
+    features_only : bool, default False
+        Return stage outputs as a list of NCHW arrays instead of logits (no last 1x1 layer,
+        pooling or classifier); see :attr:`feature_info`.
+    out_indices : tuple of int, default (1, 2, 3, 4)
+        Indices of the five reductions 2, 4, 8, 16, 32; each output is the last inverted
+        residual at that reduction (16, 24, 32, 96 and 320 base channels, as timm's
+        MobileNetV2 features). The default picks reductions 4-32. Blocks after the last one
+        are not built.
 
     Inputs: (N, 3, H, W) with H, W >= 32.
     """
 
     def __init__(self, multiplier, ag='L', classes=1000, min_width=32, attention_bias=False,
-                 **kwargs):
+                 features_only=False, out_indices=(1, 2, 3, 4), **kwargs):
         super(KAMobileNetV2, self).__init__(**kwargs)
         check_choice(ag, tuple(AG_TYPES), 'ag')
         check_positive_int(classes, 'classes')
@@ -181,30 +202,51 @@ class KAMobileNetV2(HybridBlock):
             return int(c * multiplier)
 
         last = max(1280, width(1280))
+        blocks = _mobilenetv2_blocks(width)
+        # per reduction: the position in ``features`` of its last block, and that block's width
+        taps = {}
+        for position, (reduction, _, channels) in enumerate(blocks, start=3):
+            taps[reduction] = (position, channels)
+        reductions = sorted(taps)
+        self.features_only = features_only
+        self.out_indices = check_out_indices(out_indices, len(reductions))
+        self.feature_info = stage_feature_info(
+            [taps[r][1] for r in reductions], reductions,
+            ['features.%d' % taps[r][0] for r in reductions], self.out_indices)
+        self._taps = [taps[reductions[i]][0] for i in self.out_indices]
         with self.name_scope():
             self.features = nn.HybridSequential(prefix='features_')
             with self.features.name_scope():
                 in_channels = width(32)
                 _conv_bn(self.features, in_channels, 3, kernel=3, strides=2)
-                for t, c, repeats, strides in _MOBILENETV2_STAGES:
-                    for i in range(repeats):
-                        self.features.add(KALinearBottleneck(
-                            in_channels, width(c), t, strides if i == 0 else 1, ag,
-                            min_width, attention_bias))
-                        in_channels = width(c)
-                _conv_bn(self.features, last, in_channels)
-                self.features.add(nn.GlobalAvgPool2D())
-            self.output = nn.HybridSequential(prefix='output_')
-            with self.output.name_scope():
-                self.output.add(nn.Conv2D(classes, 1, use_bias=False, in_channels=last),
-                                nn.Flatten())
+                for position, (_, t_stride, channels) in enumerate(blocks, start=3):
+                    if features_only and position > self._taps[-1]:
+                        break
+                    self.features.add(KALinearBottleneck(in_channels, channels, *t_stride, ag,
+                                                         min_width, attention_bias))
+                    in_channels = channels
+                if not features_only:
+                    _conv_bn(self.features, last, in_channels)
+                    self.features.add(nn.GlobalAvgPool2D())
+            if not features_only:
+                self.output = nn.HybridSequential(prefix='output_')
+                with self.output.name_scope():
+                    self.output.add(nn.Conv2D(classes, 1, use_bias=False, in_channels=last),
+                                    nn.Flatten())
 
     def forward(self, x, *args):
         check_image_batch(x, self._label, self.min_size)
         return super(KAMobileNetV2, self).forward(x, *args)
 
     def hybrid_forward(self, F, x):
-        return self.output(self.features(x))
+        if not self.features_only:
+            return self.output(self.features(x))
+        outputs = []
+        for position, layer in enumerate(self.features):
+            x = layer(x)
+            if position in self._taps:
+                outputs.append(x)
+        return outputs
 
 
 _KARESNET = 'dreamcontinue/KAConv `models/KAResNet.py` `ResNet(depth=%d)`%s; %s'
