@@ -35,6 +35,8 @@ class ModelInfo:
     network: type
 
     def __getattr__(self, attr):
+        if attr == 'config' or attr.startswith('__'):     # not set yet (copy, unpickling)
+            raise AttributeError(attr)
         return getattr(self.config, attr)
 
     @property

@@ -125,3 +125,32 @@ def test_unknown_tag_lists_the_tags():
 def test_pretrained_of_another_type_is_refused(pretrained):
     with pytest.raises(ValueError, match='pretrained must be True, a weights tag'):
         get_model(NAME, pretrained=pretrained)
+
+
+def _declared_defaults(network):
+    """{argument: default} from the ``__init__`` signatures along ``network``'s classes."""
+    import inspect
+    defaults = {}
+    for cls in reversed(network.__mro__):
+        if '__init__' in cls.__dict__:
+            for p in inspect.signature(cls.__dict__['__init__']).parameters.values():
+                if p.default is not inspect.Parameter.empty:
+                    defaults[p.name] = p.default
+    return defaults
+
+
+def test_every_listed_argument_can_be_given_to_one_model_of_each_network_class():
+    """No listed argument reaches the network twice (a "multiple values" TypeError): each is
+    given, at its declared default, to the first model of every network class."""
+    from gluon_convattn.model_zoo import get_model_list
+    seen = set()
+    for name in get_model_list():
+        info = get_model_info(name)
+        if info.network in seen:
+            continue
+        seen.add(info.network)
+        defaults = _declared_defaults(info.network)
+        for argument in info.arguments:
+            if argument in defaults:
+                get_model(name, **{argument: defaults[argument]})
+    assert len(seen) == 8
