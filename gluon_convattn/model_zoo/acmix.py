@@ -165,7 +165,7 @@ class SwinTransformerACmix(HybridBlock):
         logits (no final norm or head); see :attr:`feature_info`.
     out_indices : tuple of int, default (0, 1, 2, 3)
         Stages (reductions ``patch_size * 2**i``: 4, 8, 16, 32) whose outputs are returned;
-        stages after the last one are not built.
+        stages after the last one are not built. Only read with ``features_only``.
 
     Inputs: (N, in_channels, img_size, img_size). Output: (N, classes).
     """
@@ -191,7 +191,9 @@ class SwinTransformerACmix(HybridBlock):
         self.img_size, self.in_channels = img_size, in_channels
         self.min_size = img_size
         self.features_only = features_only
-        self.out_indices = check_out_indices(out_indices, stages)
+        # a classifier describes all its stages (there may be fewer than four)
+        self.out_indices = (check_out_indices(out_indices, stages) if features_only
+                            else tuple(range(stages)))
         self.feature_info = stage_feature_info(
             [embed_dim * 2 ** i for i in range(stages)],
             [patch_size * 2 ** i for i in range(stages)],
