@@ -49,7 +49,9 @@ setup(
     version="0.1.0",
     description="Faithful MXNet/Gluon ports of ATAC, SAN, ACmix, KAConv and AT-kernel",
     packages=find_packages(include=["gluon_convattn", "gluon_convattn.*"]),
-    package_data={"gluon_convattn.ops": ["kernels/*.cu", "kernels/*.h", "kernels/*.cuh"]},
+    package_data={"gluon_convattn.ops": ["kernels/*.cu", "kernels/*.h", "kernels/*.cuh"],
+                  # shipped weights (sha256 in the model records) and their training logs
+                  "gluon_convattn": ["weights/*.params", "weights/*.log"]},
     cmdclass={"build_ext": BuildCpuKernels},
     distclass=BinaryDistribution,
     python_requires=">=3.8",

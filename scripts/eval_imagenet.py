@@ -26,8 +26,8 @@ def parse_args(argv=None):
     weights = parser.add_mutually_exclusive_group(required=True)
     weights.add_argument('--params', type=str, help='parameter file to evaluate.')
     weights.add_argument('--pretrained', nargs='?', const=True, default=None,
-                         help='the model\'s pretrained weights (optionally a data set tag of '
-                              'params/manifest.json).')
+                         help='the model\'s pretrained weights (optionally a weights tag of '
+                              'its record, e.g. digits).')
     parser.add_argument('--logging-file', type=str, default=None,
                         help='also write the result to this file.')
     return parser.parse_args(argv)

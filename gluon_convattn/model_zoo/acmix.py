@@ -15,6 +15,9 @@ from mxnet.gluon.nn import BatchNorm
 from ..nn.acmix import ACmix
 from ..nn.swin import PatchEmbed, SwinStage
 from ..utils.checks import check_image_batch, check_positive_int
+from .arguments import build
+from .configs import ModelConfig, config_table
+from .features import check_out_indices, stage_feature_info
 from .model_zoo import register_model
 from .resnet_trunk import Bottleneck, ResNetTrunk
 
@@ -62,6 +65,8 @@ class ACmixResNet(ResNetTrunk):
     :func:`resnet_min_size` (128 for k_att 7). 224 is the design size.
     """
 
+    internal_arguments = ('stem', 'dilated')   # upstream's stem, strided stages
+
     def __init__(self, layers, k_att=7, head=4, k_conv=3, classes=1000, last_gamma=False,
                  final_drop=0.0, impl=None, norm_layer=BatchNorm, norm_kwargs=None, **kwargs):
         for value, name in ((k_att, 'k_att'), (head, 'head'), (k_conv, 'k_conv')):
@@ -98,34 +103,37 @@ class ACmixResNet(ResNetTrunk):
                        self.min_size, self.min_size))
 
 
-def _resnet_faithful(layers):
-    return ('LeapLabTHU/ACmix ResNet/ResNet_ImageNet.py ACmix_ResNet(layers=%s) '
-            '(k_att 7, head 4, k_conv 3)' % layers)
-
-
 _R26, _R38, _R50 = [1, 2, 4, 1], [2, 3, 5, 2], [3, 4, 6, 3]
-_RESNET_MIN = resnet_min_size(7)
+
+CONFIGS = config_table(
+    ModelConfig('acmix_resnet26', family='ACmix',
+                faithful_to='LeapLabTHU/ACmix `ResNet/ResNet_ImageNet.py` '
+                            '`ACmix_ResNet([1,2,4,1])`; golden'),
+    ModelConfig('acmix_resnet38', family='ACmix', faithful_to='`ACmix_ResNet([2,3,5,2])`; count'),
+    ModelConfig('acmix_resnet50', family='ACmix', faithful_to='`ACmix_ResNet([3,4,6,3])`; count'),
+    ModelConfig('acmix_swin_tiny', family='ACmix',
+                faithful_to='`swin_transformer_acmix.py` depths [2,2,6,2], heads [3,6,12,24], '
+                            'window 7; golden'),
+    ModelConfig('acmix_swin_small', family='ACmix', faithful_to='depths [2,2,18,2]; count'),
+)
 
 
-@register_model('acmix_resnet26', family='ACmix', faithful_to=_resnet_faithful(_R26),
-                input_size=224, min_size=_RESNET_MIN)
+@register_model(CONFIGS['acmix_resnet26'], network=ACmixResNet)
 def acmix_resnet26(classes=1000, **kwargs):
     """ACmix-ResNet-26 (10.5M parameters; 76.1% top-1 in the paper)."""
-    return ACmixResNet(_R26, classes=classes, **kwargs)
+    return build(ACmixResNet, dict(layers=_R26, classes=classes), kwargs)
 
 
-@register_model('acmix_resnet38', family='ACmix', faithful_to=_resnet_faithful(_R38),
-                input_size=224, min_size=_RESNET_MIN)
+@register_model(CONFIGS['acmix_resnet38'], network=ACmixResNet)
 def acmix_resnet38(classes=1000, **kwargs):
     """ACmix-ResNet-38 (14.4M parameters; 77.4% top-1 in the paper)."""
-    return ACmixResNet(_R38, classes=classes, **kwargs)
+    return build(ACmixResNet, dict(layers=_R38, classes=classes), kwargs)
 
 
-@register_model('acmix_resnet50', family='ACmix', faithful_to=_resnet_faithful(_R50),
-                input_size=224, min_size=_RESNET_MIN)
+@register_model(CONFIGS['acmix_resnet50'], network=ACmixResNet)
 def acmix_resnet50(classes=1000, **kwargs):
     """ACmix-ResNet-50 (18.3M parameters; 77.8% top-1 in the paper)."""
-    return ACmixResNet(_R50, classes=classes, **kwargs)
+    return build(ACmixResNet, dict(layers=_R50, classes=classes), kwargs)
 
 
 class SwinTransformerACmix(HybridBlock):
@@ -152,6 +160,12 @@ class SwinTransformerACmix(HybridBlock):
         Stochastic depth, rising linearly from 0 over the blocks (the released configs use
         0.2 for Swin-T and 0.3 for Swin-S, the defaults of :func:`acmix_swin_tiny` and
         :func:`acmix_swin_small`).
+    features_only : bool, default False
+        Return each stage's output tokens (before its patch merging) as NCHW arrays instead of
+        logits (no final norm or head); see :attr:`feature_info`.
+    out_indices : tuple of int, default (0, 1, 2, 3)
+        Stages (reductions ``patch_size * 2**i``: 4, 8, 16, 32) whose outputs are returned;
+        stages after the last one are not built. Only read with ``features_only``.
 
     Inputs: (N, in_channels, img_size, img_size). Output: (N, classes).
     """
@@ -159,7 +173,7 @@ class SwinTransformerACmix(HybridBlock):
     def __init__(self, img_size=224, patch_size=4, in_channels=3, classes=1000, embed_dim=96,
                  depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24), window_size=7, mlp_ratio=4.0,
                  qkv_bias=True, qk_scale=None, drop_rate=0.0, attn_drop_rate=0.0,
-                 drop_path_rate=0.1, **kwargs):
+                 drop_path_rate=0.1, features_only=False, out_indices=(0, 1, 2, 3), **kwargs):
         super(SwinTransformerACmix, self).__init__(**kwargs)
         for value, name in ((img_size, 'img_size'), (patch_size, 'patch_size'),
                             (in_channels, 'in_channels'), (classes, 'classes'),
@@ -176,6 +190,16 @@ class SwinTransformerACmix(HybridBlock):
                              % (img_size, patch_size * 2 ** (stages - 1)))
         self.img_size, self.in_channels = img_size, in_channels
         self.min_size = img_size
+        self.features_only = features_only
+        # a classifier describes all its stages (there may be fewer than four)
+        self.out_indices = (check_out_indices(out_indices, stages) if features_only
+                            else tuple(range(stages)))
+        self.feature_info = stage_feature_info(
+            [embed_dim * 2 ** i for i in range(stages)],
+            [patch_size * 2 ** i for i in range(stages)],
+            ['layers.%d' % i for i in range(stages)], self.out_indices)
+        self._sides = [grid // 2 ** i for i in range(stages)]
+        built = self.out_indices[-1] + 1 if features_only else stages
         rates = [drop_path_rate * i / max(sum(depths) - 1, 1) for i in range(sum(depths))]
         block_kwargs = dict(mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, qk_scale=qk_scale,
                             drop=drop_rate, attn_drop=attn_drop_rate)
@@ -184,16 +208,17 @@ class SwinTransformerACmix(HybridBlock):
             self.pos_drop = nn.Dropout(drop_rate)
             self.layers = nn.HybridSequential(prefix='layers_')
             with self.layers.name_scope():
-                for i, (depth, heads) in enumerate(zip(depths, num_heads)):
-                    side = grid // 2 ** i
+                for i, (depth, heads) in enumerate(zip(depths[:built], num_heads)):
+                    side = self._sides[i]
                     first = sum(depths[:i])
                     self.layers.add(SwinStage(embed_dim * 2 ** i, (side, side), depth, heads,
                                               window_size, rates[first:first + depth],
-                                              downsample=i < stages - 1,
+                                              downsample=i < built - 1,
                                               block_kwargs=block_kwargs))
             self.num_features = embed_dim * 2 ** (stages - 1)
-            self.norm = nn.LayerNorm(in_channels=self.num_features)
-            self.head = nn.Dense(classes, in_units=self.num_features)
+            if not features_only:
+                self.norm = nn.LayerNorm(in_channels=self.num_features)
+                self.head = nn.Dense(classes, in_units=self.num_features)
 
     def forward(self, x, *args):
         check_image_batch(x, 'ACmix-Swin', self.img_size, channels=self.in_channels,
@@ -207,33 +232,34 @@ class SwinTransformerACmix(HybridBlock):
         return super(SwinTransformerACmix, self).forward(x, *args)
 
     def hybrid_forward(self, F, x):
-        x = self.layers(self.pos_drop(self.patch_embed(x)))
-        return self.head(F.mean(self.norm(x), axis=1))
-
-
-def _swin_faithful(depths, drop_path):
-    return ('LeapLabTHU/ACmix Swin-Transformer/models/swin_transformer_acmix.py '
-            'SwinTransformer_acmix(embed_dim=96, depths=%s, num_heads=[3, 6, 12, 24], '
-            'window_size=7, drop_path_rate=%s)' % (depths, drop_path))
+        x = self.pos_drop(self.patch_embed(x))
+        if not self.features_only:
+            return self.head(F.mean(self.norm(self.layers(x)), axis=1))
+        outputs = []
+        for i, stage in enumerate(self.layers):
+            x = stage.blocks(x)                                  # (N, H*W, C) tokens
+            if i in self.out_indices:
+                outputs.append(x.transpose((0, 2, 1)).reshape(
+                    (0, 0, self._sides[i], self._sides[i])))
+            if stage.downsample is not None:
+                x = stage.downsample(x)
+        return outputs
 
 
 def _swin(depths, drop_path_rate, classes, kwargs):
-    config = dict(embed_dim=96, depths=depths, num_heads=[3, 6, 12, 24], window_size=7,
-                  drop_path_rate=drop_path_rate)
-    config.update(kwargs)
-    return SwinTransformerACmix(classes=classes, **config)
+    return build(SwinTransformerACmix, dict(embed_dim=96, depths=depths, num_heads=[3, 6, 12, 24],
+                                            window_size=7, drop_path_rate=drop_path_rate,
+                                            classes=classes), kwargs)
 
 
-@register_model('acmix_swin_tiny', family='ACmix', faithful_to=_swin_faithful([2, 2, 6, 2], 0.2),
-                input_size=224, min_size=224)
+@register_model(CONFIGS['acmix_swin_tiny'], network=SwinTransformerACmix)
 def acmix_swin_tiny(classes=1000, **kwargs):
     """ACmix-Swin-T (28.6M parameters; 81.9% top-1 in the paper). Keyword arguments override
     the configuration (e.g. ``img_size``)."""
     return _swin([2, 2, 6, 2], 0.2, classes, kwargs)
 
 
-@register_model('acmix_swin_small', family='ACmix',
-                faithful_to=_swin_faithful([2, 2, 18, 2], 0.3), input_size=224, min_size=224)
+@register_model(CONFIGS['acmix_swin_small'], network=SwinTransformerACmix)
 def acmix_swin_small(classes=1000, **kwargs):
     """ACmix-Swin-S (50.3M parameters; 83.5% top-1 in the paper). Keyword arguments override
     the configuration (e.g. ``img_size``)."""

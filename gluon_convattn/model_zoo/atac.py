@@ -21,8 +21,12 @@ from mxnet.gluon import nn
 from mxnet.gluon.block import HybridBlock
 from mxnet.gluon.nn import BatchNorm
 
+from ..data.cifar import CIFAR_MEAN, CIFAR_STD
+from ..data.digits import DIGITS_MEAN, DIGITS_STD
 from ..nn.atac import ChaATAC
 from ..utils.checks import check_choice, check_image_batch, check_positive_int
+from .arguments import build
+from .configs import ModelConfig, Weights, config_table
 from .model_zoo import register_model
 from .resnet_trunk import Bottleneck, ResNetTrunk
 
@@ -271,39 +275,58 @@ class ResNetV1bATAC(ResNetTrunk):
                                             % (list(layers), act_layers), **kwargs)
 
 
-_CIFAR_SOURCE = ('YimianDai/open-atac model.ResNet20V2ATAC (train_cifar.py --model atac '
-                 '--blocks %d; channels [16, 16, 32, 64], act_order bac, replace_act relu)')
+_DIGITS = Weights(
+    tag='digits', file='cifar_resnet20_v2_atac-digits.params',
+    sha256='5c59de48315b70708b7da741e4cc1e400e4061c20a4f0f5dab640dbc5bbb0c1a',
+    source='trained here: python scripts/train_cifar.py --model cifar_resnet20_v2_atac '
+           '--dataset digits --save-dir runs/digits (10 epochs, 176.5 s on 2 CPU cores shared '
+           'with other jobs, MXNet 1.9.1 CPU)',
+    classes=10, mean=DIGITS_MEAN, std=DIGITS_STD, accuracy=0.9972,
+    metric='top-1 accuracy on the digits validation split (360 images, '
+           'gluon_convattn.data.Digits(train=False))',
+    log='cifar_resnet20_v2_atac-digits.log')
+
+CONFIGS = config_table(
+    ModelConfig('cifar_resnet20_v2_atac', family='ATAC', input_size=32, mean=CIFAR_MEAN,
+                std=CIFAR_STD, default_dataset='cifar10', weights=(_DIGITS,),
+                faithful_to='YimianDai/open-atac `ResNet20V2ATAC` (`--blocks 3`); `.params` '
+                            'loads unchanged; golden'),
+    ModelConfig('cifar_resnet56_v2_atac', family='ATAC', input_size=32, mean=CIFAR_MEAN,
+                std=CIFAR_STD, default_dataset='cifar10',
+                faithful_to='`ResNet20V2ATAC` `--blocks 9`; count'),
+    ModelConfig('cifar_resnet110_v2_atac', family='ATAC', input_size=32, mean=CIFAR_MEAN,
+                std=CIFAR_STD, default_dataset='cifar10',
+                faithful_to='`ResNet20V2ATAC` `--blocks 18`; count'),
+    ModelConfig('resnet50_v1b_atac', family='ATAC',
+                faithful_to='`ResNet50_v1bATAC` r=2, act_layers=2 (the released run); '
+                            '`.params` loads unchanged; golden'),
+)
 
 
 def _cifar_resnet(blocks, classes, kwargs):
-    return CIFARResNetV2ATAC([blocks] * 3, [16, 16, 32, 64], classes=classes, **kwargs)
+    return build(CIFARResNetV2ATAC, dict(layers=[blocks] * 3, channels=[16, 16, 32, 64],
+                                         classes=classes), kwargs)
 
 
-@register_model('cifar_resnet20_v2_atac', family='ATAC', faithful_to=_CIFAR_SOURCE % 3,
-                input_size=32, default_dataset='cifar10', min_size=CIFARResNetV2ATAC.min_size)
+@register_model(CONFIGS['cifar_resnet20_v2_atac'], network=CIFARResNetV2ATAC)
 def cifar_resnet20_v2_atac(classes=10, **kwargs):
     """ATAC ResNet-20 V2 for CIFAR (3 blocks per stage); see :class:`CIFARResNetV2ATAC`."""
     return _cifar_resnet(3, classes, kwargs)
 
 
-@register_model('cifar_resnet56_v2_atac', family='ATAC', faithful_to=_CIFAR_SOURCE % 9,
-                input_size=32, default_dataset='cifar10', min_size=CIFARResNetV2ATAC.min_size)
+@register_model(CONFIGS['cifar_resnet56_v2_atac'], network=CIFARResNetV2ATAC)
 def cifar_resnet56_v2_atac(classes=10, **kwargs):
     """ATAC ResNet-56 V2 for CIFAR (9 blocks per stage); see :class:`CIFARResNetV2ATAC`."""
     return _cifar_resnet(9, classes, kwargs)
 
 
-@register_model('cifar_resnet110_v2_atac', family='ATAC', faithful_to=_CIFAR_SOURCE % 18,
-                input_size=32, default_dataset='cifar10', min_size=CIFARResNetV2ATAC.min_size)
+@register_model(CONFIGS['cifar_resnet110_v2_atac'], network=CIFARResNetV2ATAC)
 def cifar_resnet110_v2_atac(classes=10, **kwargs):
     """ATAC ResNet-110 V2 for CIFAR (18 blocks per stage); see :class:`CIFARResNetV2ATAC`."""
     return _cifar_resnet(18, classes, kwargs)
 
 
-@register_model('resnet50_v1b_atac', family='ATAC',
-                faithful_to='YimianDai/open-atac model.ResNet50_v1bATAC (train_imagenet.py '
-                            '--r 2 --act-layers 2, the released checkpoint)',
-                input_size=224, default_dataset='imagenet', min_size=ResNetV1bATAC.min_size)
+@register_model(CONFIGS['resnet50_v1b_atac'], network=ResNetV1bATAC)
 def resnet50_v1b_atac(classes=1000, **kwargs):
     """ATAC-ResNet-50 V1b (ChaATAC in stages 3 and 4 by default); see :class:`ResNetV1bATAC`."""
-    return ResNetV1bATAC([3, 4, 6, 3], classes=classes, **kwargs)
+    return build(ResNetV1bATAC, dict(layers=[3, 4, 6, 3], classes=classes), kwargs)

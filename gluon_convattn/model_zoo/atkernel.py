@@ -12,6 +12,8 @@ import mxnet as mx
 from ..nn.atkernel import ATKernel
 from ..utils.checks import (check_choice, check_int_list, check_odd,
                             check_positive_int)
+from .arguments import build
+from .configs import ModelConfig, config_table
 from .model_zoo import register_model
 from .resnet_trunk import Bottleneck, ResNetTrunk
 
@@ -126,27 +128,31 @@ class ResNetATKernel(ResNetTrunk):
             self.check_input_size(*x.shape[2:])
 
 
-@register_model('atkernel_resnet50', family='AT-kernel',
-                faithful_to='Koooko96/AT-kernel mmcls config imagenet/R50_at_0001_11_k3_g4 '
-                            '(ResNet_ATkernel + GlobalAveragePooling + LinearClsHead)',
-                input_size=224, default_dataset='imagenet', min_size=32)
+CONFIGS = config_table(
+    ModelConfig('atkernel_resnet50', family='AT-kernel',
+                faithful_to='Koooko96/AT-kernel mmcls `R50_at_0001_11` (`ResNet_ATkernel` + GAP '
+                            '+ linear head); golden'),
+    ModelConfig('atkernel_resnet26_tiny', family='AT-kernel', input_size=64,
+                default_dataset='tiny-imagenet',
+                crop_ratio=64 / 72,     # mmcls test pipeline: resize to 72, centre crop 64
+                faithful_to='mmcls `R26_at_1000_11` (Tiny ImageNet, 64 px, 200 classes) with '
+                            '`stride2or1block` [1,1] as its name says; golden'),
+)
+
+
+@register_model(CONFIGS['atkernel_resnet50'], network=ResNetATKernel)
 def atkernel_resnet50(classes=1000, **kwargs):
     """ResNet-50 with AT kernels in every block of stage 4 (R50_at_0001_11, ImageNet 224 px)."""
-    kwargs.setdefault('at_stages', (0, 0, 0, 1))
-    kwargs.setdefault('at_blocks', (1, 1))
-    return ResNetATKernel([3, 4, 6, 3], stem='imagenet', classes=classes, **kwargs)
+    return build(ResNetATKernel, dict(layers=[3, 4, 6, 3], at_stages=(0, 0, 0, 1),
+                                      at_blocks=(1, 1), stem='imagenet', classes=classes), kwargs)
 
 
-@register_model('atkernel_resnet26_tiny', family='AT-kernel',
-                faithful_to='Koooko96/AT-kernel mmcls config tiny_imagenet/R26_at_1000_11_k3_g4 '
-                            'with stride2or1block=[1, 1] as its name says',
-                input_size=64, default_dataset='tiny-imagenet', min_size=8)
+@register_model(CONFIGS['atkernel_resnet26_tiny'], network=ResNetATKernel)
 def atkernel_resnet26_tiny(classes=200, **kwargs):
     """ResNet-26 for 64 px Tiny ImageNet with an AT kernel in stage 1 (R26_at_1000_11).
 
     The upstream config leaves ``stride2or1block`` at its default (0, 0), which disables the AT
     kernel; pass ``at_blocks=(0, 0)`` for that network (a plain ResNet-26).
     """
-    kwargs.setdefault('at_stages', (1, 0, 0, 0))
-    kwargs.setdefault('at_blocks', (1, 1))
-    return ResNetATKernel([1, 2, 4, 1], stem='small', classes=classes, **kwargs)
+    return build(ResNetATKernel, dict(layers=[1, 2, 4, 1], at_stages=(1, 0, 0, 0),
+                                      at_blocks=(1, 1), stem='small', classes=classes), kwargs)

@@ -21,6 +21,9 @@ from mxnet.gluon.block import HybridBlock
 
 from ..nn.kaconv import AG_TYPES, KAConv
 from ..utils.checks import check_choice, check_image_batch, check_positive_int
+from .arguments import build
+from .configs import ModelConfig, config_table
+from .features import check_out_indices, stage_feature_info
 from .model_zoo import register_model
 from .resnet_trunk import Bottleneck, ResNetTrunk
 
@@ -144,6 +147,18 @@ _MOBILENETV2_STAGES = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2
                        (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
 
 
+def _mobilenetv2_blocks(width):
+    """(reduction after the block, (expansion, stride), output channels) of every inverted
+    residual, in order; the stem convolution reduces by 2."""
+    blocks, reduction = [], 2
+    for t, c, repeats, strides in _MOBILENETV2_STAGES:
+        for i in range(repeats):
+            stride = strides if i == 0 else 1
+            reduction *= stride
+            blocks.append((reduction, (t, stride), width(c)))
+    return blocks
+
+
 class KAMobileNetV2(HybridBlock):
     """MobileNetV2 (GluonCV layout and width rule) with depthwise KAConvs.
 
@@ -160,12 +175,20 @@ class KAMobileNetV2(HybridBlock):
         Smallest attention width.
     attention_bias : bool, default False
         Biases in the attention output layers.
+    features_only : bool, default False
+        Return stage outputs as a list of NCHW arrays instead of logits (no last 1x1 layer,
+        pooling or classifier); see :attr:`feature_info`.
+    out_indices : tuple of int, default (1, 2, 3, 4)
+        Indices of the five reductions 2, 4, 8, 16, 32; each output is the last inverted
+        residual at that reduction (16, 24, 32, 96 and 320 base channels, as timm's
+        MobileNetV2 features). The default picks reductions 4-32. Blocks after the last one
+        are not built.
 
     Inputs: (N, 3, H, W) with H, W >= 32.
     """
 
     def __init__(self, multiplier, ag='L', classes=1000, min_width=32, attention_bias=False,
-                 **kwargs):
+                 features_only=False, out_indices=(1, 2, 3, 4), **kwargs):
         super(KAMobileNetV2, self).__init__(**kwargs)
         check_choice(ag, tuple(AG_TYPES), 'ag')
         check_positive_int(classes, 'classes')
@@ -179,81 +202,113 @@ class KAMobileNetV2(HybridBlock):
             return int(c * multiplier)
 
         last = max(1280, width(1280))
+        blocks = _mobilenetv2_blocks(width)
+        # per reduction: the position in ``features`` of its last block, and that block's width
+        taps = {}
+        for position, (reduction, _, channels) in enumerate(blocks, start=3):
+            taps[reduction] = (position, channels)
+        reductions = sorted(taps)
+        self.features_only = features_only
+        self.out_indices = check_out_indices(out_indices, len(reductions))
+        self.feature_info = stage_feature_info(
+            [taps[r][1] for r in reductions], reductions,
+            ['features.%d' % taps[r][0] for r in reductions], self.out_indices)
+        self._taps = [taps[reductions[i]][0] for i in self.out_indices]
         with self.name_scope():
             self.features = nn.HybridSequential(prefix='features_')
             with self.features.name_scope():
                 in_channels = width(32)
                 _conv_bn(self.features, in_channels, 3, kernel=3, strides=2)
-                for t, c, repeats, strides in _MOBILENETV2_STAGES:
-                    for i in range(repeats):
-                        self.features.add(KALinearBottleneck(
-                            in_channels, width(c), t, strides if i == 0 else 1, ag,
-                            min_width, attention_bias))
-                        in_channels = width(c)
-                _conv_bn(self.features, last, in_channels)
-                self.features.add(nn.GlobalAvgPool2D())
-            self.output = nn.HybridSequential(prefix='output_')
-            with self.output.name_scope():
-                self.output.add(nn.Conv2D(classes, 1, use_bias=False, in_channels=last),
-                                nn.Flatten())
+                for position, (_, t_stride, channels) in enumerate(blocks, start=3):
+                    if features_only and position > self._taps[-1]:
+                        break
+                    self.features.add(KALinearBottleneck(in_channels, channels, *t_stride, ag,
+                                                         min_width, attention_bias))
+                    in_channels = channels
+                if not features_only:
+                    _conv_bn(self.features, last, in_channels)
+                    self.features.add(nn.GlobalAvgPool2D())
+            if not features_only:
+                self.output = nn.HybridSequential(prefix='output_')
+                with self.output.name_scope():
+                    self.output.add(nn.Conv2D(classes, 1, use_bias=False, in_channels=last),
+                                    nn.Flatten())
 
     def forward(self, x, *args):
         check_image_batch(x, self._label, self.min_size)
         return super(KAMobileNetV2, self).forward(x, *args)
 
     def hybrid_forward(self, F, x):
-        return self.output(self.features(x))
+        if not self.features_only:
+            return self.output(self.features(x))
+        outputs = []
+        for position, layer in enumerate(self.features):
+            x = layer(x)
+            if position in self._taps:
+                outputs.append(x)
+        return outputs
 
 
-_UPSTREAM = 'dreamcontinue/KAConv models/KAResNet.py ResNet(depth=%d)'
-_PAPER = 'KAConv paper (Neurocomputing 2022) table: %s, %s params; no released code'
+_KARESNET = 'dreamcontinue/KAConv `models/KAResNet.py` `ResNet(depth=%d)`%s; %s'
+_PAPER = 'paper %s (no released code; reading in `docs/kaconv.md`)'
+CONFIGS = config_table(
+    ModelConfig('karesnet50_l', family='KAConv', faithful_to=_KARESNET % (50, ' (AG-L)', 'golden')),
+    ModelConfig('karesnet50_h', family='KAConv',
+                faithful_to=_KARESNET % (50, ' with AG-H in every KAConv', 'golden')),
+    ModelConfig('karesnet101_l', family='KAConv', faithful_to=_KARESNET % (101, '', 'count')),
+    ModelConfig('karesnet101_h', family='KAConv',
+                faithful_to=_KARESNET % (101, ' with AG-H', 'count')),
+    ModelConfig('karesnext50_32x4d_l', family='KAConv', faithful_to=_PAPER % '31.27M'),
+    ModelConfig('karesnext50_32x4d_h', family='KAConv', faithful_to=_PAPER % '53.03M'),
+    ModelConfig('kamobilenetv2_0.5_l', family='KAConv',
+                faithful_to=_PAPER % '4.15M (-0.19 %)'),
+    ModelConfig('kamobilenetv2_0.5_h', family='KAConv',
+                faithful_to=_PAPER % '11.69M (-0.11 %)'),
+    ModelConfig('kamobilenetv2_1.0_l', family='KAConv', faithful_to=_PAPER % '9.31M'),
+    ModelConfig('kamobilenetv2_1.0_h', family='KAConv', faithful_to=_PAPER % '29.52M'),
+)
 
 
 def _karesnet(layers, ag, classes, kwargs):
-    return KAResNet(layers, ag=ag, classes=classes, **kwargs)
+    return build(KAResNet, dict(layers=layers, ag=ag, classes=classes), kwargs)
 
 
-@register_model('karesnet50_l', family='KAConv', faithful_to=_UPSTREAM % 50)
+@register_model(CONFIGS['karesnet50_l'], network=KAResNet)
 def karesnet50_l(classes=1000, **kwargs):
     """KAResNet50-L (27.8M parameters, top-1 error 22.27% in the paper)."""
     return _karesnet([3, 4, 6, 3], 'L', classes, kwargs)
 
 
-@register_model('karesnet50_h', family='KAConv',
-                faithful_to=_UPSTREAM % 50 + ' with AGH in KAConv')
+@register_model(CONFIGS['karesnet50_h'], network=KAResNet)
 def karesnet50_h(classes=1000, **kwargs):
     """KAResNet50-H (35.6M parameters, top-1 error 21.92% in the paper)."""
     return _karesnet([3, 4, 6, 3], 'H', classes, kwargs)
 
 
-@register_model('karesnet101_l', family='KAConv', faithful_to=_UPSTREAM % 101)
+@register_model(CONFIGS['karesnet101_l'], network=KAResNet)
 def karesnet101_l(classes=1000, **kwargs):
     """KAResNet101-L (49.4M parameters, top-1 error 21.80% in the paper)."""
     return _karesnet([3, 4, 23, 3], 'L', classes, kwargs)
 
 
-@register_model('karesnet101_h', family='KAConv',
-                faithful_to=_UPSTREAM % 101 + ' with AGH in KAConv')
+@register_model(CONFIGS['karesnet101_h'], network=KAResNet)
 def karesnet101_h(classes=1000, **kwargs):
     """KAResNet101-H (66.1M parameters, top-1 error 21.28% in the paper)."""
     return _karesnet([3, 4, 23, 3], 'H', classes, kwargs)
 
 
 def _karesnext(ag, classes, kwargs):
-    kwargs.setdefault('attention_bias', False)
-    return KAResNet([3, 4, 6, 3], ag=ag, classes=classes, cardinality=32, bottleneck_width=4,
-                    **kwargs)
+    return build(KAResNet, dict(layers=[3, 4, 6, 3], ag=ag, classes=classes, cardinality=32,
+                                bottleneck_width=4, attention_bias=False), kwargs)
 
 
-@register_model('karesnext50_32x4d_l', family='KAConv',
-                faithful_to=_PAPER % ('KAResNeXt50-L', '31.27M'))
+@register_model(CONFIGS['karesnext50_32x4d_l'], network=KAResNet)
 def karesnext50_32x4d_l(classes=1000, **kwargs):
     """KAResNeXt50 32x4d with AG-L (31.27M parameters, top-1 error 21.97% in the paper)."""
     return _karesnext('L', classes, kwargs)
 
 
-@register_model('karesnext50_32x4d_h', family='KAConv',
-                faithful_to=_PAPER % ('KAResNeXt50-H', '53.03M'))
+@register_model(CONFIGS['karesnext50_32x4d_h'], network=KAResNet)
 def karesnext50_32x4d_h(classes=1000, **kwargs):
     """KAResNeXt50 32x4d with AG-H (53.03M parameters, top-1 error 21.23% in the paper)."""
     return _karesnext('H', classes, kwargs)
@@ -264,33 +319,29 @@ _MOBILENET_MIN_WIDTH = {0.5: 33, 1.0: 32}
 
 
 def _kamobilenetv2(multiplier, ag, classes, kwargs):
-    kwargs.setdefault('min_width', _MOBILENET_MIN_WIDTH[multiplier])
-    return KAMobileNetV2(multiplier, ag=ag, classes=classes, **kwargs)
+    return build(KAMobileNetV2, dict(multiplier=multiplier, ag=ag, classes=classes,
+                                     min_width=_MOBILENET_MIN_WIDTH[multiplier]), kwargs)
 
 
-@register_model('kamobilenetv2_0.5_l', family='KAConv',
-                faithful_to=_PAPER % ('KAMobileNetV2-L .5x', '4.15M'))
+@register_model(CONFIGS['kamobilenetv2_0.5_l'], network=KAMobileNetV2)
 def kamobilenetv2_0_5_l(classes=1000, **kwargs):
     """KAMobileNetV2 0.5x with AG-L (4.15M parameters, top-1 error 33.72% in the paper)."""
     return _kamobilenetv2(0.5, 'L', classes, kwargs)
 
 
-@register_model('kamobilenetv2_0.5_h', family='KAConv',
-                faithful_to=_PAPER % ('KAMobileNetV2-H .5x', '11.69M'))
+@register_model(CONFIGS['kamobilenetv2_0.5_h'], network=KAMobileNetV2)
 def kamobilenetv2_0_5_h(classes=1000, **kwargs):
     """KAMobileNetV2 0.5x with AG-H (11.69M parameters, top-1 error 33.09% in the paper)."""
     return _kamobilenetv2(0.5, 'H', classes, kwargs)
 
 
-@register_model('kamobilenetv2_1.0_l', family='KAConv',
-                faithful_to=_PAPER % ('KAMobileNetV2-L 1x', '9.31M'))
+@register_model(CONFIGS['kamobilenetv2_1.0_l'], network=KAMobileNetV2)
 def kamobilenetv2_1_0_l(classes=1000, **kwargs):
     """KAMobileNetV2 1.0x with AG-L (9.31M parameters, top-1 error 26.83% in the paper)."""
     return _kamobilenetv2(1.0, 'L', classes, kwargs)
 
 
-@register_model('kamobilenetv2_1.0_h', family='KAConv',
-                faithful_to=_PAPER % ('KAMobileNetV2-H 1x', '29.52M'))
+@register_model(CONFIGS['kamobilenetv2_1.0_h'], network=KAMobileNetV2)
 def kamobilenetv2_1_0_h(classes=1000, **kwargs):
     """KAMobileNetV2 1.0x with AG-H (29.52M parameters, top-1 error 27.01% in the paper)."""
     return _kamobilenetv2(1.0, 'H', classes, kwargs)

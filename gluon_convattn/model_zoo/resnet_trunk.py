@@ -10,6 +10,7 @@ from mxnet.gluon.block import HybridBlock
 from mxnet.gluon.nn import BatchNorm
 
 from ..utils.checks import check_image_batch, check_positive_int
+from .features import check_out_indices, stage_feature_info
 
 __all__ = ['Bottleneck', 'ResNetTrunk', 'relu']
 
@@ -17,6 +18,13 @@ __all__ = ['Bottleneck', 'ResNetTrunk', 'relu']
 def relu(channels):
     """Default activation factory: a plain ReLU (``channels`` is unused)."""
     return nn.Activation('relu')
+
+
+def _stage_reductions(stem, dilated):
+    """Input-to-output size ratio of the four stages: the ImageNet stem reduces by 4, the small
+    one not at all; stages 2-4 halve unless dilated (stages 3 and 4)."""
+    first = 4 if stem == 'imagenet' else 1
+    return [first * 2 ** min(i, 1 if dilated else i) for i in range(4)]
 
 
 class Bottleneck(HybridBlock):
@@ -104,7 +112,11 @@ class ResNetTrunk(HybridBlock):
     final_drop : float
         Dropout before the classifier.
     features_only : bool
-        Return the four stage outputs instead of logits (a detection backbone; no classifier).
+        Return stage outputs instead of logits (a detection backbone; no classifier): a list
+        of NCHW arrays, described by :attr:`feature_info`.
+    out_indices : tuple of int, default (0, 1, 2, 3)
+        The stages (``layer1`` .. ``layer4``, reductions 4, 8, 16, 32 with the ImageNet stem)
+        whose outputs ``features_only`` returns; stages after the last one are not built.
     norm_layer, norm_kwargs : BatchNorm class and its arguments.
     label : str, optional
         The network's name in input errors (the class name by default).
@@ -114,9 +126,12 @@ class ResNetTrunk(HybridBlock):
         An input size that works, for the error message.
     """
 
+    internal_arguments = ('make_block', 'label', 'min_size', 'works')   # given by subclasses
+
     def __init__(self, layers, make_block, classes=1000, stem='imagenet', dilated=False,
-                 avg_down=False, final_drop=0.0, features_only=False, norm_layer=BatchNorm,
-                 norm_kwargs=None, label=None, min_size=32, works='224x224', **kwargs):
+                 avg_down=False, final_drop=0.0, features_only=False, out_indices=(0, 1, 2, 3),
+                 norm_layer=BatchNorm, norm_kwargs=None, label=None, min_size=32,
+                 works='224x224', **kwargs):
         super(ResNetTrunk, self).__init__(**kwargs)
         self._label = label or type(self).__name__
         self.min_size, self._works = min_size, works
@@ -128,6 +143,12 @@ class ResNetTrunk(HybridBlock):
             raise ValueError("stem must be 'imagenet' or 'small', got %r" % (stem,))
         norm_kwargs = norm_kwargs or {}
         self.features_only = features_only
+        self.out_indices = check_out_indices(out_indices, 4)
+        built = self.out_indices[-1] + 1 if features_only else 4
+        reductions = _stage_reductions(stem, dilated)
+        self.feature_info = stage_feature_info(
+            [64 * 2 ** i * Bottleneck.expansion for i in range(4)], reductions,
+            ['layer%d' % (i + 1) for i in range(4)], self.out_indices)
         with self.name_scope():
             if stem == 'imagenet':
                 self.conv1 = nn.Conv2D(64, kernel_size=7, strides=2, padding=3, use_bias=False)
@@ -138,7 +159,7 @@ class ResNetTrunk(HybridBlock):
             self.bn1 = norm_layer(in_channels=64, **norm_kwargs)
             self.relu = nn.Activation('relu')
             in_channels = 64
-            for stage, depth in enumerate(layers, start=1):
+            for stage, depth in enumerate(layers[:built], start=1):
                 strides = 1 if stage == 1 or (dilated and stage > 2) else 2
                 dilation = {3: 2, 4: 4}.get(stage, 1) if dilated else 1
                 mid = 64 * 2 ** (stage - 1)
@@ -191,12 +212,13 @@ class ResNetTrunk(HybridBlock):
         x = self.relu(self.bn1(self.conv1(x)))
         if self.maxpool is not None:
             x = self.maxpool(x)
-        stages = []
-        for stage in (self.layer1, self.layer2, self.layer3, self.layer4):
-            x = stage(x)
-            stages.append(x)
         if self.features_only:
-            return tuple(stages)
+            stages = []
+            for index in range(self.out_indices[-1] + 1):
+                x = getattr(self, 'layer%d' % (index + 1))(x)
+                stages.append(x)
+            return [stages[i] for i in self.out_indices]
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         x = self.flat(self.avgpool(x))
         if self.drop is not None:
             x = self.drop(x)

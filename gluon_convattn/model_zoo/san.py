@@ -5,6 +5,9 @@ from mxnet.gluon.block import HybridBlock
 from ..nn.san import SA_TYPES, SANBottleneck
 from ..utils.checks import (check_choice, check_image_batch, check_int_list, check_odd,
                             check_positive_int)
+from .arguments import build
+from .configs import ModelConfig, config_table
+from .features import check_out_indices, stage_feature_info
 from .model_zoo import register_model
 
 __all__ = ['SAN', 'san10_pairwise', 'san10_patchwise', 'san15_pairwise', 'san15_patchwise',
@@ -42,12 +45,20 @@ class SAN(HybridBlock):
         Channels sharing one attention weight map.
     impl : str or None
         Operator implementation, see :func:`gluon_convattn.ops.resolve_impl`.
+    features_only : bool, default False
+        Return stage outputs (after each stage's BN-ReLU) as a list of NCHW arrays instead of
+        logits (no classifier); see :attr:`feature_info`.
+    out_indices : tuple of int, default (1, 2, 3, 4)
+        Indices of SAN's five stages ``layer0`` .. ``layer4`` (reductions 2, 4, 8, 16, 32);
+        the default picks the four with reductions 4-32, as the ResNet-like networks give.
+        Stages after the last one are not built.
 
     Inputs: (N, 3, H, W) with H, W >= :attr:`min_size` (128 for the released kernels).
     """
 
     def __init__(self, sa_type, layers, kernels=KERNELS, classes=1000, base_channels=64,
-                 share_planes=8, impl=None, **kwargs):
+                 share_planes=8, impl=None, features_only=False, out_indices=(1, 2, 3, 4),
+                 **kwargs):
         super(SAN, self).__init__(**kwargs)
         check_choice(sa_type, tuple(SA_TYPES), 'sa_type')
         layers = check_int_list(layers, STAGES, 'layers (one per stage)', minimum=0)
@@ -65,12 +76,18 @@ class SAN(HybridBlock):
         self.min_size = min_input_size(kernels)
         self._label = 'SAN (%s, layers %s)' % (SA_TYPES[sa_type], layers)
         widths = [base_channels] + [base_channels * 4 * 2 ** i for i in range(STAGES - 1)]
+        self.features_only = features_only
+        self.out_indices = check_out_indices(out_indices, STAGES)
+        self.feature_info = stage_feature_info(widths, [2 ** (i + 1) for i in range(STAGES)],
+                                               ['layer%d' % i for i in range(STAGES)],
+                                               self.out_indices)
+        self._built = self.out_indices[-1] + 1 if features_only else STAGES
         with self.name_scope():
             self.conv_in = nn.Conv2D(base_channels, 1, use_bias=False, in_channels=3)
             self.bn_in = nn.BatchNorm(in_channels=base_channels)
             self.pool = nn.MaxPool2D(2, 2)
             in_channels = base_channels
-            for i, (planes, blocks, k) in enumerate(zip(widths, layers, kernels)):
+            for i, (planes, blocks, k) in enumerate(zip(widths[:self._built], layers, kernels)):
                 setattr(self, 'conv%d' % i, nn.Conv2D(planes, 1, use_bias=False,
                                                       in_channels=in_channels))
                 setattr(self, 'bn%d' % i, nn.BatchNorm(in_channels=planes))
@@ -81,8 +98,9 @@ class SAN(HybridBlock):
                                                 kernel_size=k, impl=impl))
                 setattr(self, 'layer%d' % i, stage)
                 in_channels = planes
-            self.avgpool = nn.GlobalAvgPool2D()
-            self.fc = nn.Dense(classes, in_units=in_channels)
+            if not features_only:
+                self.avgpool = nn.GlobalAvgPool2D()
+                self.fc = nn.Dense(classes, in_units=in_channels)
 
     def forward(self, x, *args):
         check_image_batch(x, self._label, self.min_size, works='224x224')
@@ -90,21 +108,36 @@ class SAN(HybridBlock):
 
     def hybrid_forward(self, F, x):
         x = F.relu(self.bn_in(self.conv_in(x)))
-        for i in range(STAGES):
+        stages = []
+        for i in range(self._built):
             x = self.pool(x)
             x = getattr(self, 'conv%d' % i)(x)
             x = getattr(self, 'layer%d' % i)(x)
             x = F.relu(getattr(self, 'bn%d' % i)(x))
+            stages.append(x)
+        if self.features_only:
+            return [stages[i] for i in self.out_indices]
         return self.fc(F.flatten(self.avgpool(x)))
+
+
+_SAN = 'hszhao/SAN `model/san.py` `san(%d, %s, [3,7,7,7,7])`; %s'
+CONFIGS = config_table(
+    ModelConfig('san10_pairwise', family='SAN', faithful_to=_SAN % (0, '[2,1,2,4,1]', 'golden')),
+    ModelConfig('san10_patchwise', family='SAN',
+                faithful_to='`san(1, [2,1,2,4,1], ...)`; golden'),
+    ModelConfig('san15_pairwise', family='SAN', faithful_to='`san(0, [3,2,3,5,2], ...)`; count'),
+    ModelConfig('san15_patchwise', family='SAN', faithful_to='`san(1, [3,2,3,5,2], ...)`; count'),
+    ModelConfig('san19_pairwise', family='SAN', faithful_to='`san(0, [3,3,4,6,3], ...)`; count'),
+    ModelConfig('san19_patchwise', family='SAN', faithful_to='`san(1, [3,3,4,6,3], ...)`; count'),
+)
 
 
 def _register(name, sa_type, layers, summary):
     """Register ``name`` as SAN(sa_type, layers, KERNELS) and return its constructor."""
-    @register_model(name, family='SAN', input_size=224, min_size=min_input_size(KERNELS),
-                    faithful_to='hszhao/SAN model/san.py san(sa_type=%d, layers=%s, kernels=%s)'
-                    % (sa_type, layers, list(KERNELS)))
+    @register_model(CONFIGS[name], network=SAN)
     def constructor(classes=1000, **kwargs):
-        return SAN(sa_type, layers, KERNELS, classes=classes, **kwargs)
+        return build(SAN, dict(sa_type=sa_type, layers=layers, kernels=KERNELS, classes=classes),
+                     kwargs)
     constructor.__name__ = constructor.__qualname__ = name
     constructor.__doc__ = ('%s (upstream: %s).\n\nParameters\n----------\nclasses : int, '
                            'default 1000\n**kwargs\n    Passed to :class:`SAN`.' % (name, summary))

@@ -7,6 +7,7 @@ import logging
 import mxnet as mx
 
 from ..model_zoo import get_model, get_model_info
+from ..model_zoo.arguments import check_arguments
 from ..utils.params import load_parameters_checked
 
 __all__ = ['parse_model_kwargs', 'family_kwargs', 'create_network', 'prepare_network',
@@ -77,33 +78,21 @@ def family_kwargs(args):
     return kwargs
 
 
-def _construct(name, classes, kwargs):
-    try:
-        return get_model(name, classes=classes, **kwargs)
-    except TypeError as err:
-        named = [k for k in kwargs if repr(k) in str(err) or k in str(err)]
-        if not named:
-            raise
-        raise ValueError('%s does not take the argument(s) %s (from --model-kwargs or the '
-                         'family flags): %s' % (name, ', '.join(named), err)) from None
-
-
 def create_network(name, classes=None, kwargs=None, last_gamma=False):
     """``get_model(name, classes, **kwargs)`` with command-line friendly errors.
 
     ``last_gamma=True`` is passed to networks that take it (zero-initialised last BatchNorm of
-    each residual block) and dropped with a warning for the others.
+    each residual block) and dropped with a warning for the others; which arguments a network
+    takes is read from its signatures (:attr:`~gluon_convattn.model_zoo.ModelInfo.arguments`).
     """
-    get_model_info(name)    # unknown names fail here, listing the known ones
+    info = get_model_info(name)    # unknown names fail here, listing the known ones
     kwargs = dict(kwargs or {})
-    if last_gamma:
-        try:
-            return _construct(name, classes, dict(kwargs, last_gamma=True))
-        except ValueError as err:
-            if 'last_gamma' not in str(err):
-                raise
-            _LOG.warning('--last-gamma: %s has no last_gamma argument; ignored', name)
-    return _construct(name, classes, kwargs)
+    if last_gamma and 'last_gamma' in info.arguments:
+        kwargs['last_gamma'] = True
+    elif last_gamma:
+        _LOG.warning('--last-gamma: %s has no last_gamma argument; ignored', name)
+    check_arguments(name, kwargs, info.arguments, ' (from --model-kwargs or the family flags)')
+    return get_model(name, classes=classes, **kwargs)
 
 
 def dry_forward(net, ctx, dtype, input_size):

@@ -9,6 +9,7 @@ from mxnet.gluon import nn
 from mxnet.gluon.block import HybridBlock
 
 from ..model_zoo import model_zoo
+from ..model_zoo.configs import ModelConfig
 from ..utils.checks import check_image_batch
 
 __all__ = ['TOY_MODEL', 'ToyNet', 'toy_model_registered', 'write_image_folder',
@@ -30,6 +31,8 @@ class ToyNet(HybridBlock):
         Zero-initialise the last BatchNorm's gamma (accepted like GluonCV's ResNets).
     """
 
+    min_size = TOY_MIN_SIZE
+
     def __init__(self, classes=10, width=8, last_gamma=False, **kwargs):
         super(ToyNet, self).__init__(**kwargs)
         self.last_gamma = last_gamma
@@ -43,7 +46,7 @@ class ToyNet(HybridBlock):
             self.output = nn.Dense(classes)
 
     def forward(self, x, *args):
-        check_image_batch(x, 'toy_convnet', TOY_MIN_SIZE, works='32x32')
+        check_image_batch(x, 'toy_convnet', self.min_size, works='32x32')
         return super(ToyNet, self).forward(x, *args)
 
     def hybrid_forward(self, F, x):
@@ -59,8 +62,9 @@ def toy_model_registered():
     """Register ``toy_convnet`` in the model zoo for the duration of the ``with`` block."""
     added = TOY_MODEL not in model_zoo.get_model_list()
     if added:
-        model_zoo.register_model(TOY_MODEL, family='toy', faithful_to='nothing (smoke tests)',
-                                 input_size=32, min_size=TOY_MIN_SIZE)(_toy_convnet)
+        model_zoo.register_model(ModelConfig(TOY_MODEL, family='toy', input_size=32,
+                                             faithful_to='nothing (smoke tests)'),
+                                 network=ToyNet)(_toy_convnet)
     try:
         yield TOY_MODEL
     finally:

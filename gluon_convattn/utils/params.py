@@ -1,14 +1,39 @@
-"""Parameter counting and checked parameter loading."""
+"""Parameter counting, checked parameter loading and file checksums."""
+import hashlib
 import os
 
 import mxnet as mx
 import numpy as np
 
-__all__ = ['count_params', 'param_shapes', 'load_parameters_checked', 'ParamsMismatchError']
+__all__ = ['count_params', 'param_shapes', 'load_parameters_checked', 'ParamsMismatchError',
+           'ChecksumError', 'file_sha256', 'check_sha256']
 
 
 class ParamsMismatchError(ValueError):
     """A parameter file does not fit the network it is loaded into."""
+
+
+class ChecksumError(ValueError):
+    """A file's sha256 is not the one recorded for it."""
+
+
+def file_sha256(path, chunk=1 << 20):
+    """Hex sha256 digest of the file at ``path``."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(chunk), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_sha256(path, expected):
+    """Raise :class:`ChecksumError` naming ``path`` and both digests unless the file's sha256
+    is ``expected``."""
+    got = file_sha256(path)
+    if got != expected.lower():
+        raise ChecksumError('%s has sha256 %s, but its record expects %s: the file is corrupt or '
+                            'was replaced; reinstall gluon_convattn (or restore the file) to get '
+                            'the original' % (path, got, expected))
 
 
 def _ensure_shapes(net, input_shape):
@@ -53,16 +78,21 @@ def _shape_fits(want, got):
     return want is None or (len(want) == len(got) and all(w in (0, g) for w, g in zip(want, got)))
 
 
-def load_parameters_checked(net, filename, ctx=mx.cpu(), cast_dtype=False):
+def load_parameters_checked(net, filename, ctx=mx.cpu(), cast_dtype=False, sha256=None,
+                            ignore_extra=False):
     """``net.load_parameters(filename, ctx)`` with clear errors.
 
-    Raises FileNotFoundError when the file is missing, ValueError when it is not an MXNet
-    parameter file, and :class:`ParamsMismatchError` naming the first parameter that the file and
-    the network disagree on (a missing name, an extra name or a shape).
+    Raises FileNotFoundError when the file is missing, :class:`ChecksumError` when ``sha256``
+    is given and the file's digest differs, ValueError when it is not an MXNet parameter file,
+    and :class:`ParamsMismatchError` naming the first parameter that the file and the network
+    disagree on (a missing name, a shape, or an extra name unless ``ignore_extra``, which a
+    ``features_only`` network uses to skip the classifier).
     """
-    filename = os.path.expanduser(filename)
+    filename = os.path.expanduser(os.fspath(filename))
     if not os.path.isfile(filename):
         raise FileNotFoundError('parameter file %s does not exist' % filename)
+    if sha256 is not None:
+        check_sha256(filename, sha256)
     try:
         loaded = mx.nd.load(filename)
     except mx.base.MXNetError as err:
@@ -79,7 +109,7 @@ def load_parameters_checked(net, filename, ctx=mx.cpu(), cast_dtype=False):
                 'parameter %r of %s is missing in %s (was the file saved from another model or '
                 'with other arguments?)' % (name, type(net).__name__, filename))
     for name in sorted(loaded):
-        if name not in expected:
+        if name not in expected and not ignore_extra:
             raise ParamsMismatchError(
                 '%s holds parameter %r, which %s does not have (was the file saved from another '
                 'model or with other arguments?)' % (filename, name, type(net).__name__))
@@ -89,5 +119,5 @@ def load_parameters_checked(net, filename, ctx=mx.cpu(), cast_dtype=False):
             raise ParamsMismatchError(
                 'parameter %r: %s needs shape %s, %s holds %s' % (
                     name, type(net).__name__, want, filename, got))
-    net.load_parameters(filename, ctx=ctx, cast_dtype=cast_dtype)
+    net.load_parameters(filename, ctx=ctx, cast_dtype=cast_dtype, ignore_extra=ignore_extra)
     return net

@@ -15,6 +15,7 @@ import pytest
 from gluon_convattn.convert import (ConversionError, convert_checkpoint, convert_state_dict,
                                     load_checkpoint)
 from gluon_convattn.model_zoo import get_model, model_zoo
+from gluon_convattn.model_zoo.configs import ModelConfig
 from gluon_convattn.utils.golden import load_fixture, seeded_state_dict
 
 torch = pytest.importorskip('torch')
@@ -141,7 +142,7 @@ def test_cli_bad_inputs(cli_main, checkpoint, tmp_path, capsys, monkeypatch, mod
                         message):
     # an ATAC-family model: its upstream is MXNet, so there is nothing to convert
     monkeypatch.setitem(model_zoo._MODELS, 'mxnet_upstream_net', model_zoo.ModelInfo(
-        'mxnet_upstream_net', None, 'ATAC', 'test', 224, 'imagenet', 32))
+        ModelConfig('mxnet_upstream_net', family='ATAC', faithful_to='test'), None, None))
     src = str(tmp_path / src) if src else checkpoint
     with pytest.raises(SystemExit) as exit_info:
         cli_main(['--model', model, '--src', src, '--dst', str(tmp_path / 'o.params')])

@@ -1,6 +1,4 @@
 """The model registry and pretrained loading, exercised with the ATAC models."""
-import hashlib
-import json
 import os
 
 import mxnet as mx
@@ -10,7 +8,10 @@ from mxnet.gluon.data.vision import transforms
 
 from gluon_convattn.data import DIGITS_MEAN, DIGITS_STD, Digits
 from gluon_convattn.model_zoo import get_model, get_model_info, get_model_list, model_zoo
+from gluon_convattn.model_zoo.atac import CIFARResNetV2ATAC
+from gluon_convattn.model_zoo.configs import ModelConfig, Weights
 from gluon_convattn.utils import ParamsMismatchError
+from gluon_convattn.utils.params import ChecksumError, file_sha256
 
 ATAC = ['cifar_resnet110_v2_atac', 'cifar_resnet20_v2_atac', 'cifar_resnet56_v2_atac',
         'resnet50_v1b_atac']
@@ -93,16 +94,43 @@ def test_pretrained_path_loads_that_file(tmp_path):
     np.testing.assert_allclose(net(x).asnumpy(), saved(x).asnumpy(), rtol=1e-6)
 
 
-def test_pretrained_tag_reads_the_manifest(tmp_path, monkeypatch):
+@pytest.fixture
+def tagged_model(tmp_path, monkeypatch):
+    """A temporary model ``tagged_resnet20`` whose record ships ``weights-v1.params`` (tag
+    'mytag') from ``tmp_path``; returns (the file, the network saved in it)."""
     path, saved = _saved(tmp_path, 'weights-v1.params')
-    with open(str(tmp_path / 'manifest.json'), 'w') as f:
-        json.dump([{'model': 'cifar_resnet20_v2_atac', 'dataset': 'mytag',
-                    'file': 'weights-v1.params', 'sha256': 'x', 'accuracy': 0.5}], f)
-    monkeypatch.setenv('GLUON_CONVATTN_PARAMS', str(tmp_path))
-    net = get_model('cifar_resnet20_v2_atac', pretrained='mytag')
+    weights = Weights(tag='mytag', file='weights-v1.params', sha256=file_sha256(path),
+                      source='test', classes=10)
+    config = ModelConfig('tagged_resnet20', family='ATAC', faithful_to='test', input_size=32,
+                         weights=(weights,))
+    model_zoo.register_model(config, network=CIFARResNetV2ATAC)(
+        get_model_info('cifar_resnet20_v2_atac').constructor)
+    monkeypatch.setattr(model_zoo, 'weights_dir', lambda: str(tmp_path))
+    yield path, saved
+    model_zoo.unregister_model('tagged_resnet20')
+
+
+def test_pretrained_tag_loads_the_records_file(tagged_model):
+    path, saved = tagged_model
+    net = get_model('tagged_resnet20', pretrained='mytag')
     np.testing.assert_array_equal(_values(net)['output.weight'], _values(saved)['output.weight'])
-    with pytest.raises(FileNotFoundError, match="tags there: 'mytag'"):
-        get_model('cifar_resnet20_v2_atac', pretrained='cifar100')
+    with pytest.raises(FileNotFoundError, match=r"neither a weights tag of tagged_resnet20 nor "
+                                                r"an existing file.*one of: 'mytag'"):
+        get_model('tagged_resnet20', pretrained='cifar100')
+
+
+def test_a_corrupted_shipped_file_is_refused_naming_both_hashes(tagged_model):
+    path, _ = tagged_model
+    expected = file_sha256(path)
+    with open(path, 'r+b') as f:        # same size, one byte changed
+        f.seek(os.path.getsize(path) // 2)
+        byte = f.read(1)
+        f.seek(-1, os.SEEK_CUR)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(ChecksumError) as err:
+        get_model('tagged_resnet20', pretrained='mytag')
+    message = str(err.value)
+    assert path in message and expected in message and file_sha256(path) in message
 
 
 def test_corrupt_params_file_is_named(tmp_path):
@@ -140,25 +168,19 @@ def test_params_with_a_wrong_shape_name_both_shapes(tmp_path):
         get_model('cifar_resnet20_v2_atac', pretrained=path)
 
 
-def _manifest_entry(model, dataset):
-    with open(os.path.join(model_zoo.params_dir(), 'manifest.json')) as f:
-        entries = json.load(f)
-    found = [e for e in entries if e['model'] == model and e['dataset'] == dataset]
-    assert len(found) == 1
-    return found[0]
+def _digits():
+    return get_model_info('cifar_resnet20_v2_atac').weights_for('digits')
 
 
-def test_committed_digits_checkpoint_matches_its_manifest():
-    entry = _manifest_entry('cifar_resnet20_v2_atac', 'digits')
-    path = os.path.join(model_zoo.params_dir(), entry['file'])
-    with open(path, 'rb') as f:
-        assert hashlib.sha256(f.read()).hexdigest() == entry['sha256']
-    assert os.path.isfile(os.path.join(model_zoo.params_dir(), entry['log']))
+def test_shipped_digits_checkpoint_matches_its_record():
+    weights = _digits()
+    assert file_sha256(os.path.join(model_zoo.weights_dir(), weights.file)) == weights.sha256
+    assert os.path.isfile(os.path.join(model_zoo.weights_dir(), weights.log))
 
 
 def test_committed_digits_checkpoint_reaches_95_percent():
     """Loads through the model zoo and re-measures the validation-split accuracy."""
-    entry = _manifest_entry('cifar_resnet20_v2_atac', 'digits')
+    weights = _digits()
     net = get_model('cifar_resnet20_v2_atac', pretrained='digits')
     net.hybridize()
     normalize = transforms.Compose([transforms.ToTensor(),
@@ -171,7 +193,7 @@ def test_committed_digits_checkpoint_reaches_95_percent():
     assert metric.num_inst == 360
     accuracy = metric.get()[1]
     assert accuracy >= 0.95
-    assert abs(accuracy - entry['accuracy']) <= 1.0 / 360
+    assert abs(accuracy - weights.accuracy) <= 1.0 / 360
 
 
 def test_float16_trained_checkpoint_loads_into_the_float32_network(tmp_path):
