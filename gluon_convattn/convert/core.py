@@ -1,4 +1,6 @@
-"""Upstream checkpoint -> Gluon ``.params``: reading, key mapping, strict checking, writing.
+"""Upstream checkpoint -> Gluon ``.params``: key mapping, strict checking, writing.
+
+Reading the checkpoint (without running anything in it) is :mod:`.reader`.
 
 Each family registers a converter with :func:`register_converter`; the converter receives the
 upstream state dict (numpy arrays, wrapper and ``module.`` prefix removed) and the structural
@@ -9,12 +11,9 @@ of our parameters must be filled; anything else is a :class:`ConversionError` na
 """
 import importlib
 import os
-import pickle
 import re
 
-import numpy as np
-
-__all__ = ['ConversionError', 'register_converter', 'load_checkpoint', 'rename',
+__all__ = ['ConversionError', 'register_converter', 'rename',
            'convert_state_dict', 'convert_checkpoint', 'save_params']
 
 
@@ -33,78 +32,6 @@ def register_converter(family):
         _CONVERTERS[family] = fn
         return fn
     return _register
-
-
-def _to_numpy(value):
-    if hasattr(value, 'detach'):
-        return value.detach().cpu().numpy()
-    return np.asarray(value)
-
-
-class _Opaque(dict):
-    """Inert stand-in for any object a training checkpoint pickles beside its weights (yacs'
-    ``CfgNode``, upstream meters, numpy arrays). It records nothing and runs no code, so such
-    files load without trusting their pickles; conversion only keeps the tensors."""
-
-    def __init__(self, *args, **kwargs):
-        super(_Opaque, self).__init__()
-
-    def __setstate__(self, state):
-        pass
-
-    def append(self, item):
-        pass
-
-    def extend(self, items):
-        pass
-
-
-def _restricted_pickle_module():
-    """A pickle module admitting torch's weights-only globals; every other global resolves
-    to :class:`_Opaque`, so no function or constructor outside that list ever runs."""
-    from torch._weights_only_unpickler import _get_allowed_globals
-    allowed = _get_allowed_globals()
-
-    class Unpickler(pickle.Unpickler):
-        def find_class(self, module, name):
-            return allowed.get('%s.%s' % (module, name), _Opaque)
-
-    return type('restricted_pickle', (), {'Unpickler': Unpickler, 'load': pickle.load,
-                                          '__name__': 'restricted_pickle'})
-
-
-def load_checkpoint(path):
-    """Read a PyTorch checkpoint into a dict of numpy arrays (torch is imported here only).
-
-    Accepts a plain state dict or one wrapped as ``{'state_dict': ...}`` or ``{'model': ...}``;
-    removes a leading ``module.`` (DataParallel) from every key. Files that pickle more than
-    tensors (a training config, meters) are read with a restricted unpickler that replaces
-    those objects by inert placeholders.
-    """
-    if not os.path.isfile(path):
-        raise FileNotFoundError('checkpoint %s does not exist' % path)
-    try:
-        import torch
-    except ImportError:
-        raise ImportError('reading PyTorch checkpoints needs torch: pip install torch==2.13.0 '
-                          '(CPU is enough)') from None
-    try:
-        try:
-            ckpt = torch.load(path, map_location='cpu', weights_only=True)
-        except pickle.UnpicklingError:
-            ckpt = torch.load(path, map_location='cpu', weights_only=False,
-                              pickle_module=_restricted_pickle_module())
-    except Exception as err:  # torch raises several unrelated types for a bad file
-        raise ConversionError('%s is not a readable PyTorch checkpoint: %s'
-                              % (path, str(err).splitlines()[0])) from None
-    for wrapper in ('state_dict', 'model'):
-        if isinstance(ckpt, dict) and isinstance(ckpt.get(wrapper), dict):
-            ckpt = ckpt[wrapper]
-            break
-    if not isinstance(ckpt, dict):
-        raise ConversionError('%s holds a %s, not a state dict' % (path, type(ckpt).__name__))
-    return strip_prefix({k: _to_numpy(v) for k, v in ckpt.items() if hasattr(v, 'shape')},
-                        'module.')
 
 
 def strip_prefix(state_dict, prefix):
@@ -202,6 +129,7 @@ def save_params(converted, dst):
 
 def convert_checkpoint(model_name, src, dst, **model_kwargs):
     """Read ``src`` (a PyTorch checkpoint), convert it for ``model_name``, write ``dst``."""
+    from .reader import load_checkpoint
     converted = convert_state_dict(model_name, load_checkpoint(src), **model_kwargs)
     save_params(converted, dst)
     return dst
