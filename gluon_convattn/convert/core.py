@@ -13,6 +13,8 @@ import importlib
 import os
 import re
 
+from ..utils.files import atomic_write
+
 __all__ = ['ConversionError', 'register_converter', 'rename',
            'convert_state_dict', 'convert_checkpoint', 'save_params']
 
@@ -120,16 +122,48 @@ def convert_state_dict(model_name, state_dict, **model_kwargs):
     return _converter_for(info.family)(state_dict, target, info.name)
 
 
-def save_params(converted, dst):
-    """Write converted arrays as an MXNet ``.params`` file that ``load_parameters`` reads."""
+def save_params(converted, dst, check=None):
+    """Write converted arrays as an MXNet ``.params`` file that ``load_parameters`` reads.
+
+    The file is written atomically (a full disk or a failed ``check(path)``, run on the complete
+    temporary file, leaves ``dst`` as it was).
+    """
     import mxnet as mx
     os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
-    mx.nd.save(dst, {k: mx.nd.array(v, dtype=v.dtype) for k, v in converted.items()})
+
+    def write(path):
+        mx.nd.save(path, {k: mx.nd.array(v, dtype=v.dtype) for k, v in converted.items()})
+        if check is not None:
+            check(path)
+    atomic_write(dst, write)
 
 
-def convert_checkpoint(model_name, src, dst, **model_kwargs):
-    """Read ``src`` (a PyTorch checkpoint), convert it for ``model_name``, write ``dst``."""
+def _check_paths(src, dst):
+    if os.path.isdir(dst):
+        raise ConversionError('--dst %s is a directory; give the file to write, e.g. %s'
+                              % (dst, os.path.join(dst, 'model.params')))
+    if os.path.exists(dst) and os.path.exists(src) and os.path.samefile(src, dst):
+        raise ConversionError('--dst %s is the checkpoint being converted (--src); writing it '
+                              'would destroy the source: give another file name' % dst)
+
+
+def convert_checkpoint(model_name, src, dst, verify=False, **model_kwargs):
+    """Read ``src`` (a PyTorch checkpoint), convert it for ``model_name``, write ``dst``.
+
+    With ``verify``, the written file is loaded back into ``get_model(model_name, ...)`` (every
+    parameter required, every dimension compared) before it replaces ``dst``.
+    """
+    from ..model_zoo import get_model, get_model_info
+    from ..utils.params import load_parameters_checked
     from .reader import load_checkpoint
+    _check_paths(src, dst)
     converted = convert_state_dict(model_name, load_checkpoint(src), **model_kwargs)
-    save_params(converted, dst)
+    check = None
+    if verify:
+        size = get_model_info(model_name).input_size
+
+        def check(path):
+            load_parameters_checked(get_model(model_name, **model_kwargs), path,
+                                    input_shape=(1, 3, size, size))
+    save_params(converted, dst, check)
     return dst

@@ -2,80 +2,50 @@
 
 Every pickle in the file (zip format, legacy tar format, the legacy format of
 ``torch.save(..., _use_new_zipfile_serialization=False)`` including its magic-number, protocol and
-system-info pickles) is read by :class:`RestrictedUnpickler`: the only globals it resolves are
-torch's weights-only list (tensor and storage rebuilders, dtypes, ``OrderedDict``...); every other
-global (a training config class, a meter, ``os.system``) becomes an inert :class:`_Opaque`, so no
-function or constructor outside that list ever runs. TorchScript archives are refused before torch
-sees them, because ``torch.load`` hands them to ``torch.jit.load``, which runs their code.
+system-info pickles) is read by a :class:`~gluon_convattn.utils.safe_pickle.RestrictedUnpickler`:
+the only globals it resolves are torch's weights-only list (tensor and storage rebuilders, dtypes,
+``OrderedDict``...); every other global (a training config class, a meter, ``os.system``) becomes
+an inert placeholder, so no function or constructor outside that list ever runs. TorchScript
+archives are refused before torch sees them: ``torch.load`` hands them to ``torch.jit.load``,
+which runs their code.
 """
 import os
 import pickle
 import zipfile
 
-__all__ = ['load_checkpoint', 'RestrictedUnpickler', 'restricted_pickle_module']
+from ..utils.checks import first_line
+from ..utils.safe_pickle import restricted_unpickler
+
+__all__ = ['load_checkpoint', 'restricted_pickle_module']
 
 
-class _Opaque(dict):
-    """Inert stand-in for any object a training checkpoint pickles beside its weights (yacs'
-    ``CfgNode``, upstream meters, numpy arrays). It records nothing and runs no code, so such
-    files load without trusting their pickles; conversion only keeps the tensors."""
-
-    def __init__(self, *args, **kwargs):
-        super(_Opaque, self).__init__()
-
-    def __setstate__(self, state):
-        pass
-
-    def append(self, item):
-        pass
-
-    def extend(self, items):
-        pass
-
-
-class RestrictedUnpickler(pickle.Unpickler):
-    """An unpickler that rebuilds tensors only.
-
-    Globals on torch's weights-only list resolve to themselves (storage classes to torch's
-    ``StorageType``, as ``torch.load`` itself maps them); any other global resolves to
-    :class:`_Opaque`, and its name is added to ``replaced``.
-    """
-    replaced = set()
-
-    def find_class(self, module, name):
-        from torch._weights_only_unpickler import _get_allowed_globals
-        from torch.serialization import StorageType
-        key = '%s.%s' % (module, name)
-        allowed = _get_allowed_globals()
-        if key not in allowed:
-            self.replaced.add(key)
-            return _Opaque
-        return StorageType(name) if 'Storage' in name else allowed[key]
+def _torch_weights_only_global(module, name):
+    """torch's weights-only allow-list (storage classes as ``torch.load`` itself maps them)."""
+    from torch._weights_only_unpickler import _get_allowed_globals
+    from torch.serialization import StorageType
+    found = _get_allowed_globals().get('%s.%s' % (module, name))
+    if found is not None and 'Storage' in name:
+        return StorageType(name)
+    return found
 
 
 def restricted_pickle_module():
     """A pickle module for ``torch.load(pickle_module=...)`` whose ``Unpickler`` and ``load``
     (torch calls ``load`` for the legacy format's magic-number, protocol, system-info and storage
-    pickles) are both restricted; ``module.replaced`` collects the globals it replaced."""
-    replaced = set()
-    unpickler = type('Unpickler', (RestrictedUnpickler,), {'replaced': replaced})
+    pickles) both rebuild tensors only; ``module.replaced`` collects the globals they replaced."""
+    unpickler = restricted_unpickler(_torch_weights_only_global)
 
     def load(file, **kwargs):
         return unpickler(file, **kwargs).load()
 
     return type('restricted_pickle', (), {
         '__name__': 'restricted_pickle', 'Unpickler': unpickler, 'load': staticmethod(load),
-        'UnpicklingError': pickle.UnpicklingError, 'replaced': replaced})
+        'UnpicklingError': pickle.UnpicklingError, 'replaced': unpickler.replaced})
 
 
 def _not_a_checkpoint(path, reason):
     from .core import ConversionError
     return ConversionError('%s is not a tensor checkpoint: %s' % (path, reason))
-
-
-def _first_line(err):
-    lines = str(err).strip().splitlines()
-    return lines[0] if lines else type(err).__name__
 
 
 def _is_torchscript(handle):
@@ -110,7 +80,7 @@ def _read(path):
                               pickle_module=module)
         except Exception as err:  # torch raises several unrelated types for a bad file
             raise _not_a_checkpoint(path, 'torch.load cannot read it as torch.save output (%s)'
-                                    % _first_line(err)) from None
+                                    % first_line(err)) from None
     return ckpt, sorted(module.replaced)
 
 

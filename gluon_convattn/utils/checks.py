@@ -2,7 +2,7 @@
 import mxnet as mx
 
 __all__ = ['check_odd', 'check_image_batch', 'check_positive_int', 'check_int_list', 'check_divisible',
-           'check_choice', 'check_context_dtype']
+           'check_choice', 'check_context_dtype', 'first_line']
 
 
 def check_image_batch(x, model, min_size, channels=3, works='224x224'):
@@ -63,3 +63,10 @@ def check_context_dtype(ctx_list, dtype):
     if dtype == 'float16' and any(c.device_type == 'cpu' for c in ctx_list):
         raise ValueError('--dtype float16 needs a GPU (MXNet has no float16 convolution on the '
                          'CPU); use --dtype float32 on the CPU or run with --num-gpus N')
+
+
+def first_line(err):
+    """The first non-empty line of an exception's message (its type name when it has none),
+    for one-line errors that quote MXNet or torch."""
+    lines = [line for line in str(err).strip().splitlines() if line.strip()]
+    return lines[0].strip() if lines else type(err).__name__
