@@ -9,13 +9,13 @@
 """
 import mxnet as mx
 from mxnet.gluon import nn
-from mxnet.gluon.block import HybridBlock
 from mxnet.gluon.nn import BatchNorm
 
 from ..nn.acmix import ACmix
 from ..nn.swin import PatchEmbed, SwinStage
 from ..utils.checks import check_image_batch, check_positive_int
 from .model_zoo import register_model
+from .network_block import NetworkBlock
 from .resnet_trunk import Bottleneck, ResNetTrunk
 
 __all__ = ['ACmixResNet', 'SwinTransformerACmix', 'resnet_min_size', 'acmix_resnet26',
@@ -128,7 +128,7 @@ def acmix_resnet50(classes=1000, **kwargs):
     return ACmixResNet(_R50, classes=classes, **kwargs)
 
 
-class SwinTransformerACmix(HybridBlock):
+class SwinTransformerACmix(NetworkBlock):
     """Swin Transformer with ACmix window attention (upstream ``SwinTransformer_acmix``).
 
     Parameters

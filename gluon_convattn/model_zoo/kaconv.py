@@ -22,6 +22,7 @@ from mxnet.gluon.block import HybridBlock
 from ..nn.kaconv import AG_TYPES, KAConv
 from ..utils.checks import check_choice, check_image_batch, check_positive_int
 from .model_zoo import register_model
+from .network_block import NetworkBlock
 from .resnet_trunk import Bottleneck, ResNetTrunk
 
 __all__ = ['KAResNet', 'KAMobileNetV2', 'KALinearBottleneck', 'karesnet50_l', 'karesnet50_h',
@@ -144,7 +145,7 @@ _MOBILENETV2_STAGES = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2
                        (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
 
 
-class KAMobileNetV2(HybridBlock):
+class KAMobileNetV2(NetworkBlock):
     """MobileNetV2 (GluonCV layout and width rule) with depthwise KAConvs.
 
     Parameters

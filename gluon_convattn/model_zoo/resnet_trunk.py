@@ -10,6 +10,7 @@ from mxnet.gluon.block import HybridBlock
 from mxnet.gluon.nn import BatchNorm
 
 from ..utils.checks import check_image_batch, check_positive_int
+from .network_block import NetworkBlock
 
 __all__ = ['Bottleneck', 'ResNetTrunk', 'relu']
 
@@ -81,7 +82,7 @@ class Bottleneck(HybridBlock):
         return self.relu3(out + residual)
 
 
-class ResNetTrunk(HybridBlock):
+class ResNetTrunk(NetworkBlock):
     """Stem, four bottleneck stages and a classifier (GluonCV ``ResNetV1b`` layout).
 
     Parameters
