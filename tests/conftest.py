@@ -1,3 +1,5 @@
+"""Shared by every test directory: seeding, the scripts loaded as modules, a packed RecordIO set
+and the registered toy model."""
 import importlib.util
 import os
 import sys
@@ -32,3 +34,26 @@ def load_script():
             loaded[script] = module
         return loaded[script]
     return _load
+
+
+@pytest.fixture(scope='module')
+def train_imagenet(load_script):
+    return load_script('train_imagenet')
+
+
+@pytest.fixture(scope='module')
+def eval_imagenet(load_script):
+    return load_script('eval_imagenet')
+
+
+@pytest.fixture(scope='module')
+def records(tmp_path_factory):
+    from gluon_convattn.train.toy import write_record_files
+    return write_record_files(str(tmp_path_factory.mktemp('rec')), classes=3, per_class=8)
+
+
+@pytest.fixture
+def toy():
+    from gluon_convattn.train.toy import toy_model_registered
+    with toy_model_registered() as name:
+        yield name

@@ -38,8 +38,9 @@ def read_trainer_states(path, flag='--resume-states'):
            'starts from zero)')
     if not data:
         raise ValueError('%s %s is empty, not trainer states; %s' % (flag, path, fix))
+    unpickler = restricted_unpickler(_allowed)
     try:
-        loaded = restricted_unpickler(_allowed)(io.BytesIO(data)).load()
+        loaded = unpickler(io.BytesIO(data)).load()
     except Exception as err:  # a damaged pickle raises many types
         raise ValueError('%s %s is not complete trainer states (truncated or damaged: %s); %s'
                          % (flag, path, first_line(err), fix)) from None
@@ -48,7 +49,18 @@ def read_trainer_states(path, flag='--resume-states'):
             isinstance(k, int) for k in states):
         raise ValueError('%s %s holds no per-parameter optimizer states (is it a .states file '
                          'of Trainer.save_states?); %s' % (flag, path, fix))
+    if not all(_is_state(v) for v in states.values()):
+        named = sorted(unpickler.replaced)
+        raise ValueError('%s %s holds objects other than optimizer states%s; %s' % (
+            flag, path, ' (it names %s, which was not run)' % ', '.join(named) if named else '',
+            fix))
     return states
+
+
+def _is_state(value):
+    if isinstance(value, (tuple, list)):
+        return all(_is_state(v) for v in value)
+    return value is None or isinstance(value, mx.nd.NDArray)
 
 
 def _fits(state, template):

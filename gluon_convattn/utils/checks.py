@@ -104,7 +104,13 @@ def check_context_dtype(ctx_list, dtype):
 
 
 def first_line(err):
-    """The first non-empty line of an exception's message (its type name when it has none),
-    for one-line errors that quote MXNet or torch."""
-    lines = [line for line in str(err).strip().splitlines() if line.strip()]
-    return lines[0].strip() if lines else type(err).__name__
+    """The first line of an exception's message that says what went wrong, for one-line errors
+    that quote MXNet or torch: MXNet's "Traceback (most recent call last):" and ``File ...``
+    lines (C++ frames) are skipped, and its "MXNetError: " prefix dropped. An empty message
+    gives the exception's type name."""
+    for line in str(err).splitlines():
+        line = line.strip()
+        if not line or line.startswith(('Traceback (most recent call last)', 'File "')):
+            continue
+        return line[len('MXNetError: '):] if line.startswith('MXNetError: ') else line
+    return type(err).__name__

@@ -202,3 +202,46 @@ def test_genuine_legacy_tar_checkpoint_still_loads(tmp_path):
     assert (torch.load(str(path), weights_only=False)['w'] == tensor).all()
     state = load_checkpoint(str(path))
     assert (state['w'] == tensor.numpy()).all()
+
+
+# ------------------------------------------------------------------ trainer states (.states)
+@pytest.mark.parametrize('how', HOW)
+def test_resuming_from_a_states_file_runs_no_payload(records, tmp_path, train_imagenet, toy,
+                                                     how):
+    """MXNet's Trainer.load_states would unpickle a .states file with pickle.loads."""
+    from runs import train_args
+    save_dir = str(tmp_path)
+    train_imagenet.main(train_args(records, save_dir, '--num-epochs', '1'))
+    marker = str(tmp_path / 'marker')
+    states = str(tmp_path / 'evil.states')
+    with open(states, 'wb') as f:
+        f.write(pickle.dumps(({0: Payload(how, marker)}, Payload(how, marker))))
+    pickle.loads(open(states, 'rb').read())                 # armed
+    assert os.path.exists(marker)
+    os.remove(marker)
+    params = os.path.join(save_dir, 'imagenet-toy_convnet-0.params')
+    with pytest.raises(ValueError) as info:
+        train_imagenet.main(train_args(records, save_dir, '--num-epochs', '2', '--resume-epoch',
+                                       '1', '--resume-params', params, '--resume-states',
+                                       states))
+    assert not os.path.exists(marker)
+    message = str(info.value)
+    assert message.startswith('--resume-states %s holds objects other than optimizer states '
+                              '(it names ' % states)
+    assert 'which was not run' in message
+
+
+def test_a_checkpoints_states_load_without_unpickling_the_optimizer(records, tmp_path,
+                                                                     train_imagenet, toy):
+    """A genuine .states names MXNet's optimizer and scheduler classes; they stay inert."""
+    import pickletools
+    from gluon_convattn.train.states import read_trainer_states
+    from runs import train_args
+    save_dir = str(tmp_path)
+    train_imagenet.main(train_args(records, save_dir, '--num-epochs', '1'))
+    path = os.path.join(save_dir, 'imagenet-toy_convnet-0.states')
+    data = open(path, 'rb').read()
+    assert b'NAG' in data and any(op.name == 'STACK_GLOBAL'
+                                  for op, _, _ in pickletools.genops(data))
+    states = read_trainer_states(path)
+    assert states and all(type(v).__name__ == 'NDArray' for v in states.values())
