@@ -278,7 +278,8 @@ def test_a_validation_class_unknown_to_training_is_an_error(tmp_path, train_imag
     assert "has class folder(s) dog that the training data lacks" in str(info.value)
 
 
-def test_a_corrupt_jpeg_is_named(tmp_path, train_imagenet, toy):
+@pytest.mark.parametrize('workers', ['0', '2'])
+def test_a_corrupt_jpeg_is_named(tmp_path, train_imagenet, toy, workers):
     root = str(tmp_path / 'data')
     _folders(root, ['ant', 'bee', 'cat'], ['ant', 'bee', 'cat'])
     broken = os.path.join(root, 'train', 'bee', '2.jpg')
@@ -286,6 +287,6 @@ def test_a_corrupt_jpeg_is_named(tmp_path, train_imagenet, toy):
         f.truncate(40)
     with pytest.raises(ValueError) as info:
         train_imagenet.main(_folder_args(root, str(tmp_path / 'run'), '--num-epochs', '1',
-                                         '--max-batches', '100'))
+                                         '--max-batches', '100', '-j', workers))
     assert 'cannot decode the image %s' % broken in str(info.value)
     assert 'replace or delete it' in str(info.value)
