@@ -34,3 +34,14 @@ def checkpoint_files(sums):
 def log_text(save_dir, name='train.log'):
     path = os.path.join(save_dir, name)
     return open(path).read() if os.path.exists(path) else ''
+
+
+def train_toy(train_imagenet, records, save_dir, epochs, *extra):
+    """Train the toy model for ``epochs`` epochs into ``save_dir``; the script's result."""
+    return train_imagenet.main(train_args(records, save_dir, '--num-epochs', str(epochs),
+                                          *extra))
+
+
+def checkpoint_path(save_dir, epoch, suffix='.params'):
+    """A file of the toy run's checkpoint after ``epoch``."""
+    return os.path.join(save_dir, 'imagenet-toy_convnet-%d%s' % (epoch, suffix))

@@ -209,9 +209,9 @@ def test_genuine_legacy_tar_checkpoint_still_loads(tmp_path):
 def test_resuming_from_a_states_file_runs_no_payload(records, tmp_path, train_imagenet, toy,
                                                      how):
     """MXNet's Trainer.load_states would unpickle a .states file with pickle.loads."""
-    from runs import train_args
+    from runs import checkpoint_path, train_args, train_toy
     save_dir = str(tmp_path)
-    train_imagenet.main(train_args(records, save_dir, '--num-epochs', '1'))
+    train_toy(train_imagenet, records, save_dir, 1)
     marker = str(tmp_path / 'marker')
     states = str(tmp_path / 'evil.states')
     with open(states, 'wb') as f:
@@ -219,7 +219,7 @@ def test_resuming_from_a_states_file_runs_no_payload(records, tmp_path, train_im
     pickle.loads(open(states, 'rb').read())                 # armed
     assert os.path.exists(marker)
     os.remove(marker)
-    params = os.path.join(save_dir, 'imagenet-toy_convnet-0.params')
+    params = checkpoint_path(save_dir, 0, '.params')
     with pytest.raises(ValueError) as info:
         train_imagenet.main(train_args(records, save_dir, '--num-epochs', '2', '--resume-epoch',
                                        '1', '--resume-params', params, '--resume-states',
@@ -236,10 +236,10 @@ def test_a_checkpoints_states_load_without_unpickling_the_optimizer(records, tmp
     """A genuine .states names MXNet's optimizer and scheduler classes; they stay inert."""
     import pickletools
     from gluon_convattn.train.states import read_trainer_states
-    from runs import train_args
+    from runs import checkpoint_path, train_toy
     save_dir = str(tmp_path)
-    train_imagenet.main(train_args(records, save_dir, '--num-epochs', '1'))
-    path = os.path.join(save_dir, 'imagenet-toy_convnet-0.states')
+    train_toy(train_imagenet, records, save_dir, 1)
+    path = checkpoint_path(save_dir, 0, '.states')
     data = open(path, 'rb').read()
     assert b'NAG' in data and any(op.name == 'STACK_GLOBAL'
                                   for op, _, _ in pickletools.genops(data))

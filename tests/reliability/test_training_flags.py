@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from runs import log_text, train_args
+from runs import log_text, train_args, train_toy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -86,7 +86,7 @@ def test_dist_kvstore_without_the_launcher_says_how_to_launch(records, tmp_path,
 
 def test_resume_from_a_finished_run_is_refused(records, tmp_path, train_imagenet, toy):
     save_dir = str(tmp_path)
-    train_imagenet.main(train_args(records, save_dir, '--num-epochs', '2'))
+    train_toy(train_imagenet, records, save_dir, 2)
     with pytest.raises(ValueError) as info:
         train_imagenet.main(train_args(records, save_dir, '--num-epochs', '1',
                                        '--resume-from', save_dir))

@@ -15,7 +15,8 @@ import pytest
 
 from gluon_convattn.train.toy import write_image_folder
 from gluon_convattn.utils.params import ParamsMismatchError
-from runs import checkpoint_files, checksums, log_text, train_args
+from runs import (checkpoint_files, checkpoint_path, checksums, log_text, train_args,
+                  train_toy)
 
 TAG = 'imagenet-toy_convnet'
 
@@ -24,7 +25,7 @@ TAG = 'imagenet-toy_convnet'
 def test_a_fresh_run_never_overwrites_another_runs_checkpoints(records, tmp_path,
                                                                train_imagenet, toy):
     save_dir = str(tmp_path)
-    train_imagenet.main(train_args(records, save_dir, '--num-epochs', '2'))
+    train_toy(train_imagenet, records, save_dir, 2)
     before = checkpoint_files(checksums(save_dir))
     assert len(before) == 6 + 3                      # epochs 0, 1 and a -best copy
     with pytest.raises(ValueError) as info:
@@ -39,7 +40,7 @@ def test_a_fresh_run_never_overwrites_another_runs_checkpoints(records, tmp_path
 def test_overwrite_deletes_the_old_runs_checkpoints_so_resume_cannot_pick_them(
         records, tmp_path, train_imagenet, toy):
     save_dir = str(tmp_path)
-    train_imagenet.main(train_args(records, save_dir, '--num-epochs', '3'))
+    train_toy(train_imagenet, records, save_dir, 3)
     result = train_imagenet.main(train_args(records, save_dir, '--num-epochs', '1',
                                             '--seed', '5', '--overwrite'))
     assert {c.epoch for c in result.checkpoints} == {0}
@@ -49,7 +50,7 @@ def test_overwrite_deletes_the_old_runs_checkpoints_so_resume_cannot_pick_them(
 
 def test_a_resumed_run_continues_in_its_folder(records, tmp_path, train_imagenet, toy):
     save_dir = str(tmp_path)
-    train_imagenet.main(train_args(records, save_dir, '--num-epochs', '1'))
+    train_toy(train_imagenet, records, save_dir, 1)
     epoch0 = checkpoint_files(checksums(save_dir))
     result = train_imagenet.main(train_args(records, save_dir, '--num-epochs', '2',
                                             '--resume-from', save_dir))
@@ -63,7 +64,7 @@ def test_a_resumed_run_continues_in_its_folder(records, tmp_path, train_imagenet
 def test_resume_honours_new_optimizer_flags_and_says_which_changed(records, tmp_path,
                                                                    train_imagenet, toy):
     save_dir = str(tmp_path)
-    train_imagenet.main(train_args(records, save_dir, '--num-epochs', '1'))
+    train_toy(train_imagenet, records, save_dir, 1)
     result = train_imagenet.main(train_args(
         records, save_dir, '--num-epochs', '2', '--resume-from', save_dir, '--optimizer',
         'adam', '--wd', '0.05', '--logging-file', os.path.join(save_dir, 'resume.log')))
@@ -79,8 +80,8 @@ def test_resume_with_a_compatible_optimizer_carries_the_momentum_over(records, t
                                                                       train_imagenet, toy):
     from gluon_convattn.train.states import read_trainer_states
     save_dir = str(tmp_path)
-    train_imagenet.main(train_args(records, save_dir, '--num-epochs', '1'))
-    saved = read_trainer_states(os.path.join(save_dir, TAG + '-0.states'))
+    train_toy(train_imagenet, records, save_dir, 1)
+    saved = read_trainer_states(checkpoint_path(save_dir, 0, '.states'))
     result = train_imagenet.main(train_args(
         records, save_dir, '--num-epochs', '2', '--resume-from', save_dir, '--optimizer', 'sgd',
         '--momentum', '0.5', '--max-batches', '1', '--lr', '1e-9',
@@ -109,8 +110,8 @@ def _flip_a_byte(path, offset=-8):
 def test_a_same_size_corrupt_checkpoint_is_skipped_saying_so(records, tmp_path,
                                                              train_imagenet, toy):
     save_dir = str(tmp_path)
-    train_imagenet.main(train_args(records, save_dir, '--num-epochs', '2'))
-    latest = os.path.join(save_dir, TAG + '-1.params')
+    train_toy(train_imagenet, records, save_dir, 2)
+    latest = checkpoint_path(save_dir, 1, '.params')
     size = os.path.getsize(latest)
     _flip_a_byte(latest)
     assert os.path.getsize(latest) == size
@@ -129,8 +130,8 @@ def test_a_same_size_corrupt_checkpoint_is_skipped_saying_so(records, tmp_path,
 
 def test_gluoncv_resume_flags_refuse_a_damaged_file(records, tmp_path, train_imagenet, toy):
     save_dir = str(tmp_path)
-    train_imagenet.main(train_args(records, save_dir, '--num-epochs', '1'))
-    params = os.path.join(save_dir, TAG + '-0.params')
+    train_toy(train_imagenet, records, save_dir, 1)
+    params = checkpoint_path(save_dir, 0, '.params')
     _flip_a_byte(params)
     with pytest.raises(ValueError) as info:
         train_imagenet.main(train_args(records, save_dir, '--num-epochs', '2',
@@ -143,14 +144,14 @@ def test_gluoncv_resume_flags_refuse_a_damaged_file(records, tmp_path, train_ima
 def test_a_bad_resume_states_file_is_one_clear_error(records, tmp_path, train_imagenet, toy,
                                                      content):
     save_dir = str(tmp_path)
-    train_imagenet.main(train_args(records, save_dir, '--num-epochs', '1'))
+    train_toy(train_imagenet, records, save_dir, 1)
     states = os.path.join(save_dir, 'bad.states')
     with open(states, 'wb') as f:
         f.write(content)
     with pytest.raises(ValueError) as info:
         train_imagenet.main(train_args(
             records, save_dir, '--num-epochs', '2', '--resume-epoch', '1', '--resume-params',
-            os.path.join(save_dir, TAG + '-0.params'), '--resume-states', states))
+            checkpoint_path(save_dir, 0, '.params'), '--resume-states', states))
     message = str(info.value)
     assert message.startswith('--resume-states %s ' % states)
     assert 'resume from an earlier checkpoint, or without --resume-states' in message
@@ -165,7 +166,7 @@ def test_stale_temporaries_of_killed_saves_are_removed_and_live_ones_kept(
     live = tmp_path / ('.%s-0.params.tmp-%d' % (TAG, os.getppid()))
     stale.write_bytes(b'half a checkpoint')
     live.write_bytes(b'being written by a live process')
-    train_imagenet.main(train_args(records, save_dir, '--num-epochs', '1'))
+    train_toy(train_imagenet, records, save_dir, 1)
     assert not stale.exists()
     assert live.read_bytes() == b'being written by a live process'
     assert 'removed %s, left by a save that was killed' % stale in log_text(save_dir)
@@ -174,7 +175,7 @@ def test_stale_temporaries_of_killed_saves_are_removed_and_live_ones_kept(
 def test_a_full_disk_while_saving_is_one_error_and_keeps_the_previous_checkpoint(
         records, tmp_path, train_imagenet, toy, monkeypatch):
     save_dir = str(tmp_path)
-    train_imagenet.main(train_args(records, save_dir, '--num-epochs', '1'))
+    train_toy(train_imagenet, records, save_dir, 1)
     before = checkpoint_files(checksums(save_dir))
     real_save = mx.gluon.Block.save_parameters
 
@@ -212,9 +213,8 @@ def test_full_disk_reaches_the_command_line_as_one_line(monkeypatch, capsys):
 def test_a_params_file_with_one_batchnorm_entry_too_many_is_refused(records, tmp_path,
                                                                     train_imagenet, toy):
     save_dir = str(tmp_path)
-    train_imagenet.main(train_args(records, save_dir, '--num-epochs', '1'))
-    params = os.path.join(save_dir, TAG + '-0.params')
-    arrays = mx.nd.load(params)
+    train_toy(train_imagenet, records, save_dir, 1)
+    arrays = mx.nd.load(checkpoint_path(save_dir, 0))
     gamma = sorted(k for k in arrays if k.endswith('gamma'))[0]
     channels = arrays[gamma].shape[0]
     arrays[gamma] = mx.nd.ones((channels + 1,))
