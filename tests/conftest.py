@@ -22,7 +22,7 @@ def _seed():
 
 @pytest.fixture(scope='session')
 def load_script():
-    """``load_script('train_imagenet')``: a script of ``scripts/`` loaded as a module (each once)."""
+    """``load_script('train_imagenet')``: a script of ``scripts/`` loaded as a module (once)."""
     loaded = {}
 
     def _load(script):

@@ -82,9 +82,10 @@ def save_checkpoint(save_dir, name, net, trainer, meta):
     except DiskFullError:
         for path in written:        # an incomplete checkpoint only takes space
             os.remove(path)
-        raise DiskFullError(errno.ENOSPC, 'no space left on the device while saving checkpoint %s in '
-                            '%s; the checkpoints saved before it are kept. Free some space and '
-                            'continue with --resume-from %s' % (name, save_dir, save_dir)) from None
+        raise DiskFullError(errno.ENOSPC, 'no space left on the device while saving checkpoint '
+                            '%s in %s; the checkpoints saved before it are kept. Free some space '
+                            'and continue with --resume-from %s'
+                            % (name, save_dir, save_dir)) from None
     return read_checkpoint(base + '.json')
 
 

@@ -21,10 +21,11 @@ _RANGES = {
     'lighting_param': (0.0, math.inf, True, False, 'a lighting noise >= 0, e.g. 0.1'),
 }
 # flag attribute -> smallest value
-_INTS = {'classes': 1, 'batch_size': 1, 'num_epochs': 1, 'num_workers': 0, 'num_training_samples': 1,
-         'input_size': 1, 'max_batches': 1, 'resume_epoch': 0, 'warmup_epochs': 0,
-         'log_interval': 0, 'save_frequency': 0, 'save_period': 0, 'num_gpus': 0,
-         'limit_train': 1, 'limit_val': 1, 'mixup_off_epoch': 0, 'lr_decay_period': 0}
+_INTS = {'classes': 1, 'batch_size': 1, 'num_epochs': 1, 'num_workers': 0,
+         'num_training_samples': 1, 'input_size': 1, 'max_batches': 1, 'resume_epoch': 0,
+         'warmup_epochs': 0, 'log_interval': 0, 'save_frequency': 0, 'save_period': 0,
+         'num_gpus': 0, 'limit_train': 1, 'limit_val': 1, 'mixup_off_epoch': 0,
+         'lr_decay_period': 0}
 _FLAGS = {'num_workers': '-j/--num-data-workers'}
 
 
