@@ -132,4 +132,14 @@ def load_checkpoint(path):
             raise ConversionError('%s holds a %s without named tensors, not a state dict'
                                   % (path, type(ckpt).__name__))
         raise _not_a_checkpoint(path, 'it holds no tensors%s' % named)
-    return strip_prefix({k: _to_numpy(v) for k, v in tensors.items()}, 'module.')
+    arrays = {}
+    for key, value in tensors.items():
+        try:
+            arrays[key] = _to_numpy(value)
+        except Exception as err:  # sparse, quantized or meta tensors have no numpy form
+            raise ConversionError('%s: tensor %r (%s, layout %s) has no dense numpy form '
+                                  '(%s); save a dense float state dict (tensor.to_dense(), '
+                                  '.dequantize()) and convert that' % (
+                                      path, key, value.dtype, value.layout, first_line(err))
+                                  ) from None
+    return strip_prefix(arrays, 'module.')

@@ -118,3 +118,13 @@ def test_a_failed_verification_leaves_no_file(upstream, tmp_path, monkeypatch):
     with pytest.raises(params.ParamsMismatchError):
         convert_checkpoint(MODEL, src, str(tmp_path / 'out.params'), verify=True)
     assert sorted(os.listdir(str(tmp_path))) == ['model.pth']
+
+
+def test_a_tensor_without_a_numpy_form_is_named(tmp_path):
+    from gluon_convattn.convert import ConversionError, load_checkpoint
+    src = str(tmp_path / 'sparse.pth')
+    torch.save({'fc.weight': torch.eye(3).to_sparse()}, src)
+    with pytest.raises(ConversionError) as info:
+        load_checkpoint(src)
+    assert "%s: tensor 'fc.weight'" % src in str(info.value)
+    assert 'has no dense numpy form' in str(info.value)
