@@ -12,15 +12,14 @@ __all__ = ['Inert', 'RestrictedUnpickler', 'restricted_unpickler']
 
 class Inert(dict):
     """Stand-in for an object a file pickles but whose class is not allowed (a training config,
-    a meter, an optimizer): it ignores the arguments, the state and the items it is given."""
+    a meter, an optimizer): it ignores its arguments, state and list items, and keeps only the
+    dict items it is given (a state dict pickled as a dict subclass stays readable); none of its
+    methods runs code from the file."""
 
     def __init__(self, *args, **kwargs):
         super(Inert, self).__init__()
 
     def __setstate__(self, state):
-        pass
-
-    def __setitem__(self, key, value):
         pass
 
     def append(self, item):

@@ -245,3 +245,22 @@ def test_a_checkpoints_states_load_without_unpickling_the_optimizer(records, tmp
                                   for op, _, _ in pickletools.genops(data))
     states = read_trainer_states(path)
     assert states and all(type(v).__name__ == 'NDArray' for v in states.values())
+
+
+def test_a_state_dict_pickled_as_an_unknown_dict_subclass_still_converts(tmp_path):
+    """Its class is not rebuilt (it could run code), but its items are plain data."""
+    import collections
+    import sys
+    import types
+    module = types.ModuleType('trainer_utils')
+    module.AttrDict = type('AttrDict', (collections.OrderedDict,),
+                           {'__module__': 'trainer_utils'})
+    sys.modules['trainer_utils'] = module
+    try:
+        weights = module.AttrDict(w=torch.ones(2))
+        path = str(tmp_path / 'attr.pth')
+        torch.save({'state_dict': weights}, path)
+    finally:
+        del sys.modules['trainer_utils']
+    state = load_checkpoint(path)
+    assert list(state) == ['w'] and (state['w'] == 1).all()
