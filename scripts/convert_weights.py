@@ -12,8 +12,11 @@ Usage::
 The checkpoint may be a plain state dict or wrapped as ``{'state_dict': ...}`` or
 ``{'model': ...}``, with or without ``module.`` prefixes. Conversion is strict: an upstream key
 without a counterpart, a shape that differs, or a parameter left unfilled stops it with an error
-naming the key. The written file is then loaded back into ``get_model(NAME, ...)`` with every
-parameter required, so what this script writes is what ``load_parameters`` reads.
+naming the key. The written file is loaded back into ``get_model(NAME, ...)`` with every
+parameter required before it takes the name ``--dst``, so what this script writes is what
+``load_parameters`` reads; ``--dst`` is written atomically (a failure leaves no partial file) and
+never over ``--src``. float16 and bfloat16 checkpoints are widened to float32 (exactly). The
+checkpoint is read without running any code from it: see gluon_convattn/convert/reader.py.
 """
 import argparse
 import json
@@ -51,8 +54,7 @@ def parse_args(argv):
 def main(argv=None):
     parser, args, kwargs = parse_args(argv)
     from gluon_convattn.convert import ConversionError, convert_checkpoint
-    from gluon_convattn.model_zoo import get_model, get_model_info
-    from gluon_convattn.utils.params import load_parameters_checked
+    from gluon_convattn.model_zoo import get_model_info
     try:
         info = get_model_info(args.model)
         if info.family == 'ATAC':
@@ -60,10 +62,8 @@ def main(argv=None):
                         'with get_model(%r).load_parameters(FILE) and needs no conversion\n'
                         % (info.name, info.name))
         convert_checkpoint(info.name, os.path.expanduser(args.src),
-                           os.path.expanduser(args.dst), **kwargs)
-        if not args.no_verify:
-            load_parameters_checked(get_model(info.name, **kwargs), os.path.expanduser(args.dst))
-    except (ConversionError, FileNotFoundError, ValueError, TypeError, ImportError) as err:
+                           os.path.expanduser(args.dst), verify=not args.no_verify, **kwargs)
+    except (ConversionError, OSError, ValueError, TypeError, ImportError) as err:
         parser.exit(2, 'error: %s\n' % err)
     print('wrote %s (%s from %s)' % (args.dst, info.name, args.src))
     return 0

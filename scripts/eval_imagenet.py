@@ -17,6 +17,7 @@ from gluon_convattn.train.logs import setup_logger
 from gluon_convattn.train.loop import evaluate
 from gluon_convattn.train.network import (create_network, dry_forward, family_kwargs,
                                            prepare_network)
+from gluon_convattn.train.validate import check_script_args
 
 
 def parse_args(argv=None):
@@ -35,7 +36,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     """Evaluate as the flags say; returns a namespace with ``top1``, ``top5``, ``samples``."""
-    args = parse_args(argv)
+    args = check_script_args(parse_args(argv))
     logger = setup_logger(args.logging_file)
     ctx = make_context(args.num_gpus)
     check_dtype(ctx, args.dtype)

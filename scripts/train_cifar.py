@@ -50,7 +50,10 @@ from gluon_convattn.train.labels import make_loss  # noqa: E402
 from gluon_convattn.train.logs import setup_logger  # noqa: E402
 from gluon_convattn.train.loop import seed_epoch  # noqa: E402
 from gluon_convattn.train.network import family_kwargs  # noqa: E402
-from gluon_convattn.train.optim import optimizer_params  # noqa: E402
+from gluon_convattn.train.optim import optimizer_params, optimizer_settings  # noqa: E402
+from gluon_convattn.train.resume import check_epochs_left  # noqa: E402
+from gluon_convattn.train.rundir import prepare_save_dir  # noqa: E402
+from gluon_convattn.train.validate import check_script_args  # noqa: E402
 from gluon_convattn.train.schedule import LR_MODES  # noqa: E402
 
 IMAGE_SIZE = 32
@@ -97,6 +100,9 @@ def parse_args(argv=None):
     add('--resume-params', default='', help="GluonCV's ImageNet flags: parameters, ...")
     add('--resume-states', default='', help='... trainer states ...')
     add('--resume-epoch', type=int, default=0, help='... and the first epoch to run')
+    add('--overwrite', action='store_true',
+        help="a fresh run deletes the checkpoints of this model and data set that another run "
+             'left in --save-dir (without it, it refuses to start)')
     add('--save-plot-dir', help='folder for the training-history plot (default: --save-dir)')
     add('--logging-file', help='log file (default: <save-dir>/<dataset>-<model>.log)')
     add('--log-interval', type=int, default=20, help='log speed every this many batches')
@@ -184,10 +190,7 @@ class Run(object):
     """A training run whose arguments, data and network are checked before the first batch."""
 
     def __init__(self, args):
-        self.args = args
-        for name in ('batch_size', 'num_epochs'):
-            if getattr(args, name) < 1:
-                raise ValueError('--%s must be >= 1' % name.replace('_', '-'))
+        self.args = check_script_args(args)
         self.ctx = make_context(args.num_gpus)
         check_dtype(self.ctx, args.dtype)
         info = get_model_info(args.model)
@@ -198,10 +201,9 @@ class Run(object):
         self.classes = DATASETS[args.dataset][0]
         self.tag = '%s-%s' % (args.dataset, args.model)
         self.point = find_resume_point(resume_from_file(args), self.tag)
-        if self.point is not None and self.point.epoch >= args.num_epochs:
-            raise ValueError('%s ends at epoch %d: nothing is left to do with --num-epochs %d '
-                             '(raise it to train on)' % (self.point.origin,
-                                                         self.point.epoch - 1, args.num_epochs))
+        check_epochs_left(self.point, args.num_epochs)
+        prepare_save_dir(args.save_dir if args.save_period else '', self.tag, self.point,
+                         args.overwrite)
         self.kwargs = family_kwargs(args)
         seed_epoch(args.seed, 0)        # the initial weights depend on --seed only
         self.net = create_network(args.model, self.classes, self.kwargs, args.last_gamma)
@@ -229,14 +231,15 @@ class Run(object):
         trainer = gluon.Trainer(net.collect_params(), args.optimizer, optimizer_params(
             args.optimizer, scheduler, args.wd, args.momentum, args.dtype))
         if point is not None:
-            restore(point, trainer, scheduler, batches)
+            restore(point, trainer, scheduler, batches, optimizer_settings(args))
         if args.mode == 'hybrid':
             net.hybridize(static_alloc=True, static_shape=True)
         recipe = Recipe(self.classes, args.dtype, log_interval=args.log_interval)
         saver = Saver(args.save_dir if args.save_period else '', self.tag, args.save_period,
                       dict(model=args.model, dataset=args.dataset, classes=self.classes,
                            dtype=args.dtype, input_size=IMAGE_SIZE, model_kwargs=self.kwargs,
-                           batches_per_epoch=batches))
+                           batches_per_epoch=batches,
+                           optimizer_settings=optimizer_settings(args)))
         loss_fn = make_loss(sparse_label=True)
         history = import_gluoncv().utils.TrainingHistory(['training-error', 'validation-error'])
         plot = os.path.join(self.plot_dir, self.tag + '_history.png')
@@ -282,7 +285,6 @@ def main(argv=None):
 
 if __name__ == '__main__':
     try:
-        RUN = start()
-    except (ValueError, FileNotFoundError) as error:
+        main()
+    except (ValueError, OSError) as error:
         sys.exit('train_cifar.py: error: %s' % error)
-    RUN.execute()

@@ -24,8 +24,11 @@ from gluon_convattn.train.labels import make_loss
 from gluon_convattn.train.logs import setup_logger
 from gluon_convattn.train.loop import Recipe, Saver, fit, seed_epoch
 from gluon_convattn.train.network import create_network, family_kwargs, prepare_network
-from gluon_convattn.train.optim import exclude_from_weight_decay, optimizer_params
-from gluon_convattn.train.resume import find_resume_point, restore
+from gluon_convattn.train.optim import (exclude_from_weight_decay, optimizer_params,
+                                        optimizer_settings)
+from gluon_convattn.train.resume import check_epochs_left, find_resume_point, restore
+from gluon_convattn.train.rundir import prepare_save_dir
+from gluon_convattn.train.validate import check_script_args
 from gluon_convattn.train.schedule import LR_MODES, build_lr_scheduler
 
 
@@ -107,17 +110,14 @@ def parse_args(argv=None):
     run.add_argument('--kvstore', type=str, default='device', choices=KVSTORES,
                      help='device/local (one machine), dist_sync/dist_device_sync/dist_async '
                           '(MXNet parameter servers, see docs/imagenet.md) or horovod.')
+    run.add_argument('--overwrite', action='store_true',
+                     help='a fresh run deletes the checkpoints of this model and data set that '
+                          'another run left in --save-dir (without it, it refuses to start).')
     return parser.parse_args(argv)
 
 
 def _check_args(args):
-    positive = ('batch_size', 'num_epochs')
-    for name in positive:
-        if getattr(args, name) < 1:
-            raise ValueError('--%s must be >= 1, got %d' % (name.replace('_', '-'),
-                                                            getattr(args, name)))
-    if args.max_batches is not None and args.max_batches < 1:
-        raise ValueError('--max-batches must be >= 1, got %d' % args.max_batches)
+    check_script_args(args)
     if args.mode not in (None, 'hybrid', 'imperative'):
         raise ValueError('--mode must be hybrid or imperative, got %r' % args.mode)
 
@@ -174,9 +174,9 @@ def main(argv=None):
     kwargs = family_kwargs(args)
     tag = '%s-%s' % (args.dataset, args.model)
     point = find_resume_point(args, tag)
-    if point is not None and point.epoch >= args.num_epochs:
-        logger.info('%s ends at epoch %d: nothing left to train with --num-epochs %d'
-                    % (point.origin, point.epoch - 1, args.num_epochs))
+    check_epochs_left(point, args.num_epochs)
+    prepare_save_dir(args.save_dir if args.save_frequency else '', tag, point, args.overwrite,
+                     writes=dist.is_main)
     seed_epoch(args.seed, 0)        # the initial weights depend on --seed only
     net = create_network(args.model, classes, kwargs, last_gamma=args.last_gamma)
     prepare_network(net, ctx, args.dtype, input_size, point.params if point else None)
@@ -185,7 +185,7 @@ def main(argv=None):
     trainer = dist.make_trainer(net.collect_params(), args.optimizer, optimizer_params(
         args.optimizer, lr_scheduler, args.wd, args.momentum, args.dtype))
     if point is not None:
-        restore(point, trainer, lr_scheduler, batches_per_epoch)
+        restore(point, trainer, lr_scheduler, batches_per_epoch, optimizer_settings(args))
     dist.broadcast_parameters(net.collect_params(), trainer)
     if args.mode == 'hybrid':
         net.hybridize(static_alloc=True, static_shape=True)
@@ -196,12 +196,11 @@ def main(argv=None):
                     args.log_interval)
     loss_fn = make_loss(recipe.sparse_label, teacher is not None, args.temperature,
                         args.hard_weight)
-    if dist.is_main and args.save_dir and args.save_frequency:
-        os.makedirs(args.save_dir, exist_ok=True)
     saver = Saver(args.save_dir if args.save_frequency else '', tag, args.save_frequency,
                   dict(model=args.model, dataset=args.dataset, classes=classes,
                        dtype=args.dtype, input_size=input_size, model_kwargs=kwargs,
-                       batches_per_epoch=batches_per_epoch), enabled=dist.is_main)
+                       batches_per_epoch=batches_per_epoch,
+                       optimizer_settings=optimizer_settings(args)), enabled=dist.is_main)
     best_err = fit(net, trainer, train_data, val_data, ctx, recipe, loss_fn,
                    point.epoch if point else 0, args.num_epochs, batches_per_epoch,
                    batch_size * dist.num_workers, saver,

@@ -1,3 +1,6 @@
+"""Shared by every test directory: seeding, the scripts loaded as modules, a packed RecordIO set
+and the registered toy model."""
+import importlib.util
 import os
 import sys
 
@@ -15,3 +18,42 @@ def _seed():
     import numpy as np
     mx.random.seed(0)
     np.random.seed(0)
+
+
+@pytest.fixture(scope='session')
+def load_script():
+    """``load_script('train_imagenet')``: a script of ``scripts/`` loaded as a module (once)."""
+    loaded = {}
+
+    def _load(script):
+        if script not in loaded:
+            spec = importlib.util.spec_from_file_location(
+                script + '_under_test', os.path.join(ROOT, 'scripts', script + '.py'))
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            loaded[script] = module
+        return loaded[script]
+    return _load
+
+
+@pytest.fixture(scope='module')
+def train_imagenet(load_script):
+    return load_script('train_imagenet')
+
+
+@pytest.fixture(scope='module')
+def eval_imagenet(load_script):
+    return load_script('eval_imagenet')
+
+
+@pytest.fixture(scope='module')
+def records(tmp_path_factory):
+    from gluon_convattn.train.toy import write_record_files
+    return write_record_files(str(tmp_path_factory.mktemp('rec')), classes=3, per_class=8)
+
+
+@pytest.fixture
+def toy():
+    from gluon_convattn.train.toy import toy_model_registered
+    with toy_model_registered() as name:
+        yield name

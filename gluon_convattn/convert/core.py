@@ -1,4 +1,6 @@
-"""Upstream checkpoint -> Gluon ``.params``: reading, key mapping, strict checking, writing.
+"""Upstream checkpoint -> Gluon ``.params``: key mapping, strict checking, writing.
+
+Reading the checkpoint (without running anything in it) is :mod:`.reader`.
 
 Each family registers a converter with :func:`register_converter`; the converter receives the
 upstream state dict (numpy arrays, wrapper and ``module.`` prefix removed) and the structural
@@ -9,12 +11,11 @@ of our parameters must be filled; anything else is a :class:`ConversionError` na
 """
 import importlib
 import os
-import pickle
 import re
 
-import numpy as np
+from ..utils.files import atomic_write
 
-__all__ = ['ConversionError', 'register_converter', 'load_checkpoint', 'rename',
+__all__ = ['ConversionError', 'register_converter', 'rename',
            'convert_state_dict', 'convert_checkpoint', 'save_params']
 
 
@@ -33,78 +34,6 @@ def register_converter(family):
         _CONVERTERS[family] = fn
         return fn
     return _register
-
-
-def _to_numpy(value):
-    if hasattr(value, 'detach'):
-        return value.detach().cpu().numpy()
-    return np.asarray(value)
-
-
-class _Opaque(dict):
-    """Inert stand-in for any object a training checkpoint pickles beside its weights (yacs'
-    ``CfgNode``, upstream meters, numpy arrays). It records nothing and runs no code, so such
-    files load without trusting their pickles; conversion only keeps the tensors."""
-
-    def __init__(self, *args, **kwargs):
-        super(_Opaque, self).__init__()
-
-    def __setstate__(self, state):
-        pass
-
-    def append(self, item):
-        pass
-
-    def extend(self, items):
-        pass
-
-
-def _restricted_pickle_module():
-    """A pickle module admitting torch's weights-only globals; every other global resolves
-    to :class:`_Opaque`, so no function or constructor outside that list ever runs."""
-    from torch._weights_only_unpickler import _get_allowed_globals
-    allowed = _get_allowed_globals()
-
-    class Unpickler(pickle.Unpickler):
-        def find_class(self, module, name):
-            return allowed.get('%s.%s' % (module, name), _Opaque)
-
-    return type('restricted_pickle', (), {'Unpickler': Unpickler, 'load': pickle.load,
-                                          '__name__': 'restricted_pickle'})
-
-
-def load_checkpoint(path):
-    """Read a PyTorch checkpoint into a dict of numpy arrays (torch is imported here only).
-
-    Accepts a plain state dict or one wrapped as ``{'state_dict': ...}`` or ``{'model': ...}``;
-    removes a leading ``module.`` (DataParallel) from every key. Files that pickle more than
-    tensors (a training config, meters) are read with a restricted unpickler that replaces
-    those objects by inert placeholders.
-    """
-    if not os.path.isfile(path):
-        raise FileNotFoundError('checkpoint %s does not exist' % path)
-    try:
-        import torch
-    except ImportError:
-        raise ImportError('reading PyTorch checkpoints needs torch: pip install torch==2.13.0 '
-                          '(CPU is enough)') from None
-    try:
-        try:
-            ckpt = torch.load(path, map_location='cpu', weights_only=True)
-        except pickle.UnpicklingError:
-            ckpt = torch.load(path, map_location='cpu', weights_only=False,
-                              pickle_module=_restricted_pickle_module())
-    except Exception as err:  # torch raises several unrelated types for a bad file
-        raise ConversionError('%s is not a readable PyTorch checkpoint: %s'
-                              % (path, str(err).splitlines()[0])) from None
-    for wrapper in ('state_dict', 'model'):
-        if isinstance(ckpt, dict) and isinstance(ckpt.get(wrapper), dict):
-            ckpt = ckpt[wrapper]
-            break
-    if not isinstance(ckpt, dict):
-        raise ConversionError('%s holds a %s, not a state dict' % (path, type(ckpt).__name__))
-    return strip_prefix({k: _to_numpy(v) for k, v in ckpt.items() if hasattr(v, 'shape')},
-                        'module.')
 
 
 def strip_prefix(state_dict, prefix):
@@ -193,15 +122,48 @@ def convert_state_dict(model_name, state_dict, **model_kwargs):
     return _converter_for(info.family)(state_dict, target, info.name)
 
 
-def save_params(converted, dst):
-    """Write converted arrays as an MXNet ``.params`` file that ``load_parameters`` reads."""
+def save_params(converted, dst, check=None):
+    """Write converted arrays as an MXNet ``.params`` file that ``load_parameters`` reads.
+
+    The file is written atomically (a full disk or a failed ``check(path)``, run on the complete
+    temporary file, leaves ``dst`` as it was).
+    """
     import mxnet as mx
     os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
-    mx.nd.save(dst, {k: mx.nd.array(v, dtype=v.dtype) for k, v in converted.items()})
+
+    def write(path):
+        mx.nd.save(path, {k: mx.nd.array(v, dtype=v.dtype) for k, v in converted.items()})
+        if check is not None:
+            check(path)
+    atomic_write(dst, write)
 
 
-def convert_checkpoint(model_name, src, dst, **model_kwargs):
-    """Read ``src`` (a PyTorch checkpoint), convert it for ``model_name``, write ``dst``."""
+def _check_paths(src, dst):
+    if os.path.isdir(dst):
+        raise ConversionError('--dst %s is a directory; give the file to write, e.g. %s'
+                              % (dst, os.path.join(dst, 'model.params')))
+    if os.path.exists(dst) and os.path.exists(src) and os.path.samefile(src, dst):
+        raise ConversionError('--dst %s is the checkpoint being converted (--src); writing it '
+                              'would destroy the source: give another file name' % dst)
+
+
+def convert_checkpoint(model_name, src, dst, verify=False, **model_kwargs):
+    """Read ``src`` (a PyTorch checkpoint), convert it for ``model_name``, write ``dst``.
+
+    With ``verify``, the written file is loaded back into ``get_model(model_name, ...)`` (every
+    parameter required, every dimension compared) before it replaces ``dst``.
+    """
+    from ..model_zoo import get_model, get_model_info
+    from ..utils.params import load_parameters_checked
+    from .reader import load_checkpoint
+    _check_paths(src, dst)
     converted = convert_state_dict(model_name, load_checkpoint(src), **model_kwargs)
-    save_params(converted, dst)
+    check = None
+    if verify:
+        size = get_model_info(model_name).input_size
+
+        def check(path):
+            load_parameters_checked(get_model(model_name, **model_kwargs), path,
+                                    input_shape=(1, 3, size, size))
+    save_params(converted, dst, check)
     return dst

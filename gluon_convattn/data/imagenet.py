@@ -13,7 +13,6 @@ Every epoch is reproducible: the order and the augmentation of epoch ``e`` depen
 resumed from a checkpoint sees the data an uninterrupted run would have seen.
 """
 import math
-import os
 from collections import namedtuple
 
 import mxnet as mx
@@ -22,10 +21,12 @@ from mxnet import gluon
 from mxnet.gluon.data.vision import transforms
 
 from ..utils.seed import seed_everything
+from .folder import image_folder
 from .recordio import check_record_files, read_index
 
 __all__ = ['RGB_MEAN', 'RGB_STD', 'Augmentation', 'Batch', 'resize_size', 'RecordSource',
            'LoaderSource', 'ShardSampler', 'image_folder', 'imagenet_transform']
+
 
 RGB_MEAN = (123.68, 116.779, 103.939)
 RGB_STD = (58.393, 57.12, 57.375)
@@ -185,18 +186,3 @@ class LoaderSource(object):
             seed_everything(self.seed + epoch)
         for data, label in self.loader:
             yield Batch(data, label.astype('float32'), data.shape[0])
-
-
-def image_folder(root, split, flag='--data-dir'):
-    """``ImageFolderDataset(root/split)`` (``root/train/<class>/*.JPEG``, ``root/val/<class>/...``,
-    GluonCV's ImageNet layout) with an error naming the flag when the folder is missing or
-    holds no class folders."""
-    path = os.path.join(os.path.expanduser(root), split)
-    if not os.path.isdir(path):
-        raise FileNotFoundError('%s %s: no folder %s (expected %s/%s/<class>/<image>.JPEG, or '
-                                'pass --use-rec with .rec files)' % (flag, root, path, root, split))
-    dataset = gluon.data.vision.ImageFolderDataset(path, flag=1)
-    if not dataset.items:
-        raise ValueError('%s %s: %s holds no images in class folders (<class>/<image>.JPEG)'
-                         % (flag, root, path))
-    return dataset

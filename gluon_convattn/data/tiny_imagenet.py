@@ -12,8 +12,9 @@ folders (upstream AT-kernel's ``Tiny_ImageNet`` numbers the folders the same way
 """
 import os
 
-from mxnet import image
 from mxnet.gluon.data import Dataset
+
+from .folder import read_image
 
 __all__ = ['TinyImageNet', 'IMAGE_SIZE', 'NUM_CLASSES']
 
@@ -93,4 +94,4 @@ class TinyImageNet(Dataset):
 
     def __getitem__(self, idx):
         path, label = self.items[idx]
-        return image.imread(path, 1), label
+        return read_image(path, 1), label

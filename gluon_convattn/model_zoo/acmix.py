@@ -9,7 +9,6 @@
 """
 import mxnet as mx
 from mxnet.gluon import nn
-from mxnet.gluon.block import HybridBlock
 from mxnet.gluon.nn import BatchNorm
 
 from ..nn.acmix import ACmix
@@ -19,6 +18,7 @@ from .arguments import build
 from .configs import ModelConfig, config_table
 from .features import check_out_indices, stage_feature_info
 from .model_zoo import register_model
+from .network_block import NetworkBlock
 from .resnet_trunk import Bottleneck, ResNetTrunk
 
 __all__ = ['ACmixResNet', 'SwinTransformerACmix', 'resnet_min_size', 'acmix_resnet26',
@@ -136,7 +136,7 @@ def acmix_resnet50(classes=1000, **kwargs):
     return build(ACmixResNet, dict(layers=_R50, classes=classes), kwargs)
 
 
-class SwinTransformerACmix(HybridBlock):
+class SwinTransformerACmix(NetworkBlock):
     """Swin Transformer with ACmix window attention (upstream ``SwinTransformer_acmix``).
 
     Parameters

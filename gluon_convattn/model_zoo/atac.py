@@ -28,6 +28,7 @@ from ..utils.checks import check_choice, check_image_batch, check_positive_int
 from .arguments import build
 from .configs import ModelConfig, Weights, config_table
 from .model_zoo import register_model
+from .network_block import NetworkBlock
 from .resnet_trunk import Bottleneck, ResNetTrunk
 
 __all__ = ['ACT_TYPES', 'ACT_ORDERS', 'make_activation', 'uses_act_type', 'PreActBlockATAC',
@@ -115,7 +116,7 @@ class PreActBlockATAC(HybridBlock):
         return x + residual
 
 
-class CIFARResNetV2ATAC(HybridBlock):
+class CIFARResNetV2ATAC(NetworkBlock):
     """Pre-activation ResNet for 32x32 images with ATAC activations (upstream ``ResNet20V2ATAC``).
 
     ``features``: BN (no scale/shift) -> 3x3 conv -> stages -> BN -> act -> global pooling ->

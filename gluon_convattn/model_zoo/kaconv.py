@@ -25,6 +25,7 @@ from .arguments import build
 from .configs import ModelConfig, config_table
 from .features import check_out_indices, stage_feature_info
 from .model_zoo import register_model
+from .network_block import NetworkBlock
 from .resnet_trunk import Bottleneck, ResNetTrunk
 
 __all__ = ['KAResNet', 'KAMobileNetV2', 'KALinearBottleneck', 'karesnet50_l', 'karesnet50_h',
@@ -159,7 +160,7 @@ def _mobilenetv2_blocks(width):
     return blocks
 
 
-class KAMobileNetV2(HybridBlock):
+class KAMobileNetV2(NetworkBlock):
     """MobileNetV2 (GluonCV layout and width rule) with depthwise KAConvs.
 
     Parameters

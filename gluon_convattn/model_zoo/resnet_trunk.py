@@ -11,6 +11,7 @@ from mxnet.gluon.nn import BatchNorm
 
 from ..utils.checks import check_image_batch, check_positive_int
 from .features import check_out_indices, stage_feature_info
+from .network_block import NetworkBlock
 
 __all__ = ['Bottleneck', 'ResNetTrunk', 'relu']
 
@@ -89,7 +90,7 @@ class Bottleneck(HybridBlock):
         return self.relu3(out + residual)
 
 
-class ResNetTrunk(HybridBlock):
+class ResNetTrunk(NetworkBlock):
     """Stem, four bottleneck stages and a classifier (GluonCV ``ResNetV1b`` layout).
 
     Parameters

@@ -1,6 +1,5 @@
 """SAN networks (hszhao/SAN ``model/san.py``): SAN10, SAN15 and SAN19, pairwise and patchwise."""
 from mxnet.gluon import nn
-from mxnet.gluon.block import HybridBlock
 
 from ..nn.san import SA_TYPES, SANBottleneck
 from ..utils.checks import (check_choice, check_image_batch, check_int_list, check_odd,
@@ -9,6 +8,7 @@ from .arguments import build
 from .configs import ModelConfig, config_table
 from .features import check_out_indices, stage_feature_info
 from .model_zoo import register_model
+from .network_block import NetworkBlock
 
 __all__ = ['SAN', 'san10_pairwise', 'san10_patchwise', 'san15_pairwise', 'san15_patchwise',
            'san19_pairwise', 'san19_patchwise']
@@ -24,7 +24,7 @@ def min_input_size(kernels):
     return max(2 ** (i + 1) * (k // 2 + 1) for i, k in enumerate(kernels))
 
 
-class SAN(HybridBlock):
+class SAN(NetworkBlock):
     """Self-attention network: a 1x1 stem, then five stages of max-pool, 1x1 transition
     convolution, SAN bottlenecks and BN-ReLU; global average pooling and a classifier.
 

@@ -24,7 +24,7 @@ from mxnet.gluon import nn
 from mxnet.gluon.block import HybridBlock
 
 from .. import ops
-from ..utils.checks import check_choice, check_odd, check_positive_int
+from ..utils.checks import check_choice, check_layer_input, check_odd, check_positive_int
 from .position import position_grid
 
 __all__ = ['ACmix', 'ShiftKernel']
@@ -117,6 +117,7 @@ class ACmix(HybridBlock):
                              'out_planes // head channels)' % (out_planes, head))
         if impl is not None:
             check_choice(impl, ops.IMPLS, 'impl')
+        self.in_planes = in_planes
         self.head, self.head_dim = head, out_planes // head
         self.kernel_att, self.stride, self.dilation = kernel_att, stride, dilation
         self.padding_att = dilation * (kernel_att - 1) // 2
@@ -146,7 +147,8 @@ class ACmix(HybridBlock):
                                 self.padding_att, height, width))
 
     def forward(self, x, *args):
-        if isinstance(x, mx.nd.NDArray) and x.ndim == 4:
+        check_layer_input(x, 'ACmix(in_planes=%d)' % self.in_planes, self.in_planes)
+        if isinstance(x, mx.nd.NDArray):
             self.check_input(x.shape)
         return super(ACmix, self).forward(x, *args)
 

@@ -8,7 +8,7 @@ from mxnet.gluon import nn
 from mxnet.gluon.block import HybridBlock
 
 from .. import ops
-from ..utils.checks import check_choice, check_odd, check_positive_int
+from ..utils.checks import check_choice, check_layer_input, check_odd, check_positive_int
 from .position import position_grid
 
 __all__ = ['SAM', 'SANBottleneck']
@@ -76,6 +76,7 @@ class SAM(HybridBlock):
             check_choice(impl, ops.IMPLS, 'impl')
         self.sa_type, self.kernel_size, self.stride, self.dilation = (sa_type, kernel_size,
                                                                       stride, dilation)
+        self.in_planes = in_planes
         self.padding = (dilation * (kernel_size - 1) + 1) // 2
         self.impl = impl
         taps = kernel_size * kernel_size
@@ -96,6 +97,10 @@ class SAM(HybridBlock):
                                 _conv1x1(hidden, relation, use_bias=False),
                                 nn.BatchNorm(in_channels=hidden), nn.Activation('relu'),
                                 _conv1x1(weight_maps, hidden))
+
+    def forward(self, x, *args):
+        check_layer_input(x, 'SAM(in_planes=%d)' % self.in_planes, self.in_planes)
+        return super(SAM, self).forward(x, *args)
 
     def _window(self):
         return dict(kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,

@@ -12,6 +12,7 @@ import os
 import mxnet as mx
 import numpy as np
 
+from ..utils.checks import check_array
 from . import composite, custom
 
 __all__ = ['aggregation', 'subtraction', 'subtraction2', 'local_dot', 'unfold', 'resolve_impl',
@@ -45,6 +46,9 @@ def resolve_impl(F, impl=None, *arrays):
 
 
 def _dispatch(name, F, arrays, kwargs, impl):
+    if F is mx.nd:
+        for x in arrays:
+            check_array(x, 'ops.' + name, float16_on_cpu=True)   # the kernel path decides
     which = resolve_impl(F, impl, *arrays)
     if which == 'kernel':
         win = composite.window(kwargs['kernel_size'], kwargs['stride'], kwargs['padding'],
@@ -91,5 +95,6 @@ def unfold(F, x, kernel_size=3, stride=1, padding=0, dilation=1, pad_mode=0):
     layers (AT-kernel's MLP), so they are materialised by definition (composite only)."""
     win = composite.window(kernel_size, stride, padding, dilation, pad_mode)
     if composite._is_imperative(F):
+        check_array(x, 'ops.unfold')
         composite.check_window_args(win, x.shape)
     return composite.local_unfold(F, x, win)

@@ -5,7 +5,9 @@
 - :mod:`.optim`: optimizer arguments (``multi_precision``), ``--no-wd``
 - :mod:`.network`: building a registered model from flags, dry forward pass
 - :mod:`.labels`: label smoothing, mixup, distillation loss
-- :mod:`.checkpoint`, :mod:`.resume`: atomic checkpoints and resuming from them
+- :mod:`.checkpoint`, :mod:`.resume`: atomic, checksummed checkpoints and resuming from them
+- :mod:`.states`: trainer states read without running code, into the present flags' optimizer
+- :mod:`.validate`, :mod:`.rundir`: the scripts' flag checks; the ``--save-dir`` of a run
 - :mod:`.loop`: the epoch loop, validation top-1/top-5, GluonCV's log lines
 - :mod:`.cli`, :mod:`.inputs`, :mod:`.logs`: shared flags, data sources from flags, the log
 - :mod:`.launch`: MXNet's ``tools/launch.py`` for ``dist_*`` jobs, on current Python

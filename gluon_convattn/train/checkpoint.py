@@ -5,56 +5,32 @@ A checkpoint is three files named as GluonCV names them, ``<tag>-<epoch>.params`
 needs: epoch, update count, best validation error, model and its arguments, file sizes). Each
 file is written to a temporary name, flushed to disk and renamed over the final name, and the
 ``.json`` comes last: a checkpoint whose ``.json`` exists and whose files have the recorded sizes
-is complete, and an interrupted write leaves the previous checkpoints as they were.
+is complete, and an interrupted write leaves the previous checkpoints as they were. The
+``.json`` also stores the SHA-256 of the other two, which resuming verifies
+(:func:`verify_checkpoint`), so a file damaged in place (same size) is never trained on.
 """
+import errno
 import json
+import logging
 import os
 import re
 import shutil
 from collections import namedtuple
 
+from ..utils.files import DiskFullError, atomic_write, sha256_file
+
 __all__ = ['Checkpoint', 'atomic_write', 'save_checkpoint', 'copy_checkpoint',
-           'read_checkpoint', 'find_checkpoints', 'latest_checkpoint', 'meta_path_for']
+           'read_checkpoint', 'find_checkpoints', 'latest_checkpoint', 'meta_path_for',
+           'verify_checkpoint', 'CHECKPOINT_SUFFIXES']
 
 FORMAT = 1
+CHECKPOINT_SUFFIXES = ('.params', '.states', '.json')
 _TMP = re.compile(r'^\..*\.tmp-\d+$')
+_LOG = logging.getLogger(__name__)
 
 Checkpoint = namedtuple('Checkpoint', ['epoch', 'params', 'states', 'meta_path', 'meta'])
 Checkpoint.__doc__ = """A complete checkpoint: ``params`` and ``states`` are paths (``states`` is
 None when the trainer could not be saved), ``meta`` the parsed ``.json``."""
-
-
-def _fsync_dir(directory):
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path, write):
-    """Call ``write(tmp_path)``, flush the file to disk and rename it to ``path``.
-
-    Readers see either the old ``path`` or the complete new one, never a partial file; on an
-    exception the temporary file is removed and ``path`` is untouched.
-    """
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(directory, '.%s.tmp-%d' % (os.path.basename(path), os.getpid()))
-    try:
-        write(tmp)
-        with open(tmp, 'rb+') as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    _fsync_dir(directory)
 
 
 def _write_json(obj):
@@ -89,15 +65,27 @@ def save_checkpoint(save_dir, name, net, trainer, meta):
     """
     base = os.path.join(save_dir, name)
     meta = dict(meta, format=FORMAT)
-    atomic_write(base + '.params', net.save_parameters)
-    meta['params'] = os.path.basename(base + '.params')
-    meta['params_bytes'] = os.path.getsize(base + '.params')
-    meta['states'] = None
-    if trainer is not None:
-        atomic_write(base + '.states', trainer.save_states)
-        meta['states'] = os.path.basename(base + '.states')
-        meta['states_bytes'] = os.path.getsize(base + '.states')
-    atomic_write(base + '.json', _write_json(meta))
+    written = []
+    try:
+        for kind, write in (('params', net.save_parameters),
+                            ('states', trainer.save_states if trainer is not None else None)):
+            meta[kind] = None
+            if write is None:
+                continue
+            path = base + '.' + kind
+            atomic_write(path, write)
+            written.append(path)
+            meta[kind] = os.path.basename(path)
+            meta[kind + '_bytes'] = os.path.getsize(path)
+            meta[kind + '_sha256'] = sha256_file(path)
+        atomic_write(base + '.json', _write_json(meta))
+    except DiskFullError:
+        for path in written:        # an incomplete checkpoint only takes space
+            os.remove(path)
+        raise DiskFullError(errno.ENOSPC, 'no space left on the device while saving checkpoint '
+                            '%s in %s; the checkpoints saved before it are kept. Free some space '
+                            'and continue with --resume-from %s'
+                            % (name, save_dir, save_dir)) from None
     return read_checkpoint(base + '.json')
 
 
@@ -124,6 +112,7 @@ def copy_checkpoint(ckpt, name, meta):
         atomic_write(target, lambda tmp, src=path: _link_or_copy(src, tmp))
         meta[kind] = os.path.basename(target)
         meta[kind + '_bytes'] = os.path.getsize(target)
+        meta[kind + '_sha256'] = ckpt.meta.get(kind + '_sha256')
     atomic_write(base + '.json', _write_json(meta))
     return read_checkpoint(base + '.json')
 
@@ -164,17 +153,42 @@ def find_checkpoints(save_dir, tag=None):
     return sorted(found, key=lambda c: (c.epoch, c.meta_path))
 
 
+def verify_checkpoint(ckpt):
+    """None when the files of ``ckpt`` have the SHA-256 its ``.json`` recorded (or it recorded
+    none: checkpoints written before checksums), else the name of the first file that differs."""
+    for kind in ('params', 'states'):
+        path, want = getattr(ckpt, kind), ckpt.meta.get(kind + '_sha256')
+        if path is not None and want is not None and sha256_file(path) != want:
+            return path
+    return None
+
+
 def latest_checkpoint(save_dir, tag):
-    """The complete checkpoint of ``tag`` with the highest epoch in ``save_dir``, or None.
+    """The complete, intact checkpoint of ``tag`` with the highest epoch in ``save_dir``, or None.
+
+    A checkpoint whose files do not have the checksums its ``.json`` recorded is skipped with a
+    warning naming it, and the one before it is taken.
 
     Raises FileNotFoundError when ``save_dir`` does not exist and ValueError when it holds
-    checkpoints of other tags (models or data sets) only.
+    checkpoints of other tags (models or data sets) only, or only damaged ones.
     """
     if not os.path.isdir(save_dir):
         raise FileNotFoundError('--resume-from %s: no such folder' % save_dir)
     mine = find_checkpoints(save_dir, tag)
-    if mine:
-        return mine[-1]
+    damaged = []
+    for ckpt in reversed(mine):
+        bad = verify_checkpoint(ckpt)
+        if bad is None:
+            if damaged:
+                _LOG.warning('--resume-from %s: %s; resuming from the previous checkpoint, '
+                             'epoch %d (%s)', save_dir, '; '.join(damaged), ckpt.epoch,
+                             os.path.basename(ckpt.meta_path))
+            return ckpt
+        damaged.append('%s differs from the checksum in %s (damaged on disk?)'
+                       % (os.path.basename(bad), os.path.basename(ckpt.meta_path)))
+    if damaged:
+        raise ValueError('--resume-from %s: every checkpoint of %s is damaged: %s; start a new '
+                         'run in another --save-dir' % (save_dir, tag, '; '.join(damaged)))
     others = sorted({c.meta.get('tag') for c in find_checkpoints(save_dir)})
     if others:
         raise ValueError('--resume-from %s holds checkpoints of %s, none of %s; pick the folder '

@@ -81,9 +81,10 @@ def add_data_args(parser, train=True):
 
 
 def run_main(main):
-    """Run a script's ``main()``; bad input (ValueError, FileNotFoundError) ends the process with
-    ``<script>: error: <message>`` instead of a traceback."""
+    """Run a script's ``main()``; bad input (ValueError) and file errors (OSError: a missing
+    file, a full disk) end the process with ``<script>: error: <message>`` instead of a
+    traceback."""
     try:
         main()
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, OSError) as err:
         sys.exit('%s: error: %s' % (os.path.basename(sys.argv[0]), err))

@@ -6,6 +6,8 @@
 every worker then trains on its own share of the data, and gradients are summed over the
 workers before each update.
 """
+import os
+
 import mxnet as mx
 
 from ..utils.checks import check_choice, check_context_dtype
@@ -119,6 +121,17 @@ def _import_horovod():
     return hvd
 
 
+def _check_launched(kind):
+    """A ``dist_*`` kvstore needs the scheduler and servers that MXNet's launcher starts; without
+    them (no ``DMLC_ROLE`` in the environment) ``mx.kv.create`` waits for them forever."""
+    if 'DMLC_ROLE' not in os.environ:
+        raise ValueError(
+            '--kvstore %s needs the parameter-server processes that MXNet\'s launcher starts; run '
+            'the same command through it, e.g. "python -m gluon_convattn.train.launch -n 2 -s 1 '
+            '--launcher local python scripts/train_imagenet.py ... --kvstore %s" (docs/'
+            'imagenet.md), or use --kvstore device on one machine' % (kind, kind))
+
+
 def setup_distribution(kind, num_gpus):
     """Create the kvstore (or start Horovod) and return ``(Distribution, context list)``.
 
@@ -131,6 +144,7 @@ def setup_distribution(kind, num_gpus):
         return Distribution(kind, None, hvd.rank(), hvd.size(), hvd), ctx
     ctx = make_context(num_gpus)
     if kind.startswith('dist'):
+        _check_launched(kind)
         kv = mx.kv.create(kind)
         return Distribution(kind, kv, kv.rank, kv.num_workers), ctx
     return Distribution(kind, kind), ctx

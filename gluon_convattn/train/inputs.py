@@ -1,9 +1,10 @@
 """Training and validation sources from the command-line flags, with the class count and
 input size checked against the data before training starts."""
+import logging
 import os
 
-from ..data.imagenet import (Augmentation, LoaderSource, RecordSource, image_folder,
-                             imagenet_transform)
+from ..data.folder import class_folders, image_folder
+from ..data.imagenet import Augmentation, LoaderSource, RecordSource, imagenet_transform
 from ..data.recordio import check_labels, read_labels
 from ..data.tiny_imagenet import IMAGE_SIZE as TINY_SIZE
 from ..data.tiny_imagenet import TinyImageNet
@@ -15,6 +16,7 @@ DATASET_CLASSES = {'imagenet': 1000, 'tiny-imagenet': 200}
 # record files up to this many images have all their labels checked before training; larger
 # ones (ImageNet's 1.28M) are checked batch by batch as they are read
 LABEL_SCAN_LIMIT = 200000
+_LOG = logging.getLogger(__name__)
 
 
 def default_classes(args):
@@ -46,13 +48,27 @@ def _check_synsets(dataset, classes, name):
                          % (name, len(dataset.synsets), classes, len(dataset.synsets)))
 
 
+def _training_classes(data_dir):
+    """The class names of ``<data_dir>/train`` in label order, or None without that folder
+    (evaluation with a validation folder only)."""
+    path = os.path.join(os.path.expanduser(data_dir), 'train')
+    return class_folders(path) if os.path.isdir(path) else None
+
+
 def _folder_dataset(args, train):
     if args.dataset == 'tiny-imagenet':
         return TinyImageNet(args.data_dir, train=train), '--data-dir %s (Tiny ImageNet %s)' % (
             args.data_dir, 'train' if train else 'val')
     split = 'train' if train else 'val'
-    return image_folder(args.data_dir, split), '--data-dir %s' % os.path.join(args.data_dir,
-                                                                             split)
+    names = None if train else _training_classes(args.data_dir)
+    dataset = image_folder(args.data_dir, split, classes=names)
+    name = '--data-dir %s' % os.path.join(args.data_dir, split)
+    if not train and names is None and len(dataset.synsets) != default_classes(args):
+        _LOG.warning('%s: %d class folders for %d classes, and no training folder beside it to '
+                     'take the labels from; the labels are the sorted folder names and may be '
+                     'shifted (put the training folder at --data-dir/train)', name,
+                     len(dataset.synsets), default_classes(args))
+    return dataset, name
 
 
 def train_source(args, batch_size, classes, aug, num_parts=1, part_index=0, seed=0):

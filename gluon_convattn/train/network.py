@@ -2,13 +2,15 @@
 initialization, data type, and a dry forward pass that rejects input sizes the network cannot
 take before any data is read."""
 import ast
+import contextlib
 import logging
 
 import mxnet as mx
 
 from ..model_zoo import get_model, get_model_info
 from ..model_zoo.arguments import check_arguments
-from ..utils.params import load_parameters_checked
+from ..utils.checks import first_line
+from ..utils.params import load_parameters_checked, param_shapes
 
 __all__ = ['parse_model_kwargs', 'family_kwargs', 'create_network', 'prepare_network',
            'dry_forward']
@@ -100,15 +102,20 @@ def dry_forward(net, ctx, dtype, input_size):
     statistics change) to finish deferred initialization and to surface the network's own
     input-size error before training starts."""
     x = mx.nd.zeros((1, 3, input_size, input_size), ctx=ctx, dtype=dtype)
-    try:
+    with _input_size_errors(net, input_size):
         net(x).wait_to_read()
+
+
+@contextlib.contextmanager
+def _input_size_errors(net, input_size):
+    try:
+        yield
     except ValueError as err:
         raise ValueError('--input-size %d does not fit %s: %s'
                          % (input_size, type(net).__name__, err)) from None
     except mx.base.MXNetError as err:
         raise ValueError('--input-size %d does not fit %s (MXNet: %s)'
-                         % (input_size, type(net).__name__,
-                            str(err).strip().splitlines()[0])) from None
+                         % (input_size, type(net).__name__, first_line(err))) from None
 
 
 def prepare_network(net, ctx, dtype, input_size, params=None, initializer=None):
@@ -117,6 +124,9 @@ def prepare_network(net, ctx, dtype, input_size, params=None, initializer=None):
     by default, as GluonCV), and check ``input_size`` with :func:`dry_forward`."""
     net.cast(dtype)
     if params:
+        shape = (1, 3, input_size, input_size)
+        with _input_size_errors(net, input_size):
+            param_shapes(net, shape)        # every shape known: the file's are compared fully
         load_parameters_checked(net, params, ctx=ctx, cast_dtype=True)
     else:
         net.initialize(initializer or mx.init.MSRAPrelu(), ctx=ctx, force_reinit=True)

@@ -1,7 +1,8 @@
 """Optimizer settings as GluonCV's training scripts make them."""
 import mxnet as mx
 
-__all__ = ['MOMENTUM_OPTIMIZERS', 'optimizer_params', 'exclude_from_weight_decay']
+__all__ = ['MOMENTUM_OPTIMIZERS', 'optimizer_params', 'optimizer_settings',
+           'exclude_from_weight_decay']
 
 MOMENTUM_OPTIMIZERS = ('nag', 'sgd')
 NO_WD_PATTERN = '.*beta|.*gamma|.*bias'
@@ -23,6 +24,13 @@ def optimizer_params(optimizer, lr_scheduler, wd, momentum, dtype):
     if dtype != 'float32':
         params['multi_precision'] = True
     return params
+
+
+def optimizer_settings(args):
+    """The optimizer flags a checkpoint records (``optimizer_settings`` in its ``.json``), so that
+    a resumed run can say which of them changed."""
+    return {'optimizer': args.optimizer.lower(), 'lr': args.lr, 'wd': args.wd,
+            'momentum': args.momentum, 'no_wd': bool(getattr(args, 'no_wd', False))}
 
 
 def exclude_from_weight_decay(net):

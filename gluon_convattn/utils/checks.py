@@ -1,16 +1,54 @@
 """Input checks that stop bad input before it reaches MXNet with a message naming the fix."""
 import mxnet as mx
+import numpy as np
 
-__all__ = ['check_odd', 'check_image_batch', 'check_positive_int', 'check_int_list', 'check_divisible',
-           'check_choice', 'check_context_dtype']
+__all__ = ['check_odd', 'check_array', 'check_layer_input', 'check_image_batch',
+           'check_positive_int', 'check_int_list', 'check_divisible', 'check_choice',
+           'check_context_dtype', 'first_line']
+
+
+def check_array(x, what, float16_on_cpu=False):
+    """Raise ValueError unless ``x`` is an NDArray that MXNet can run ``what`` on: a float
+    array (float16 only on a GPU, unless ``float16_on_cpu``: the caller decides) with a
+    non-empty batch axis. Returns False for a Symbol (hybridized graph construction, not
+    checked), True otherwise.
+
+    A numpy array, a list or an int32 NDArray would otherwise fail deep inside MXNet, and a
+    float16 array on the CPU later still, inside an unrelated call.
+    """
+    if isinstance(x, mx.sym.Symbol):
+        return False
+    if not isinstance(x, mx.nd.NDArray):
+        raise ValueError('%s takes an mx.nd.NDArray, got a %s.%s; convert it with '
+                         'mx.nd.array(x)' % (what, type(x).__module__, type(x).__name__))
+    dtype = np.dtype(x.dtype)
+    if dtype.kind != 'f':
+        raise ValueError('%s takes floating-point input (float32, or float16 on a GPU), got %s; '
+                         'convert it with x.astype("float32")' % (what, dtype.name))
+    if dtype == np.float16 and x.context.device_type == 'cpu' and not float16_on_cpu:
+        from ..ops.composite import FLOAT16_ON_CPU
+        raise ValueError('%s: %s' % (what, FLOAT16_ON_CPU))
+    if x.ndim and x.shape[0] == 0:
+        raise ValueError('%s got an empty batch (shape %s); pass at least one sample'
+                         % (what, tuple(x.shape)))
+    return True
+
+
+def check_layer_input(x, layer, channels):
+    """Raise ValueError unless ``x`` (an NDArray; Symbols pass) is an (N, ``channels``, H, W)
+    batch for ``layer`` (its name and arguments, for the message)."""
+    if check_array(x, layer) and (x.ndim != 4 or x.shape[1] != channels):
+        raise ValueError('%s takes a batch of shape (N, %d, H, W), got %s'
+                         % (layer, channels, tuple(x.shape)))
 
 
 def check_image_batch(x, model, min_size, channels=3, works='224x224'):
-    """Raise ValueError unless ``x`` is an (N, channels, H, W) batch with H, W >= ``min_size``.
+    """Raise ValueError unless ``x`` is an (N, channels, H, W) float batch with H, W >=
+    ``min_size`` (see :func:`check_array` for the type checks, float16 on the CPU included).
 
     ``x`` may be a Symbol (hybridized graph construction), which is not checked.
     """
-    if not isinstance(x, mx.nd.NDArray):
+    if not check_array(x, model):
         return
     shape = x.shape
     if len(shape) != 4 or shape[1] != channels:
@@ -63,3 +101,16 @@ def check_context_dtype(ctx_list, dtype):
     if dtype == 'float16' and any(c.device_type == 'cpu' for c in ctx_list):
         raise ValueError('--dtype float16 needs a GPU (MXNet has no float16 convolution on the '
                          'CPU); use --dtype float32 on the CPU or run with --num-gpus N')
+
+
+def first_line(err):
+    """The first line of an exception's message that says what went wrong, for one-line errors
+    that quote MXNet or torch: MXNet's "Traceback (most recent call last):" and ``File ...``
+    lines (C++ frames) are skipped, and its "MXNetError: " prefix dropped. An empty message
+    gives the exception's type name."""
+    for line in str(err).splitlines():
+        line = line.strip()
+        if not line or line.startswith(('Traceback (most recent call last)', 'File "')):
+            continue
+        return line[len('MXNetError: '):] if line.startswith('MXNetError: ') else line
+    return type(err).__name__

@@ -5,6 +5,8 @@ import os
 import mxnet as mx
 import numpy as np
 
+from .checks import first_line
+
 __all__ = ['count_params', 'param_shapes', 'load_parameters_checked', 'ParamsMismatchError',
            'ChecksumError', 'file_sha256', 'check_sha256']
 
@@ -79,25 +81,32 @@ def _shape_fits(want, got):
 
 
 def load_parameters_checked(net, filename, ctx=mx.cpu(), cast_dtype=False, sha256=None,
-                            ignore_extra=False):
+                            ignore_extra=False, input_shape=None):
     """``net.load_parameters(filename, ctx)`` with clear errors.
 
     Raises FileNotFoundError when the file is missing, :class:`ChecksumError` when ``sha256``
     is given and the file's digest differs, ValueError when it is not an MXNet parameter file,
     and :class:`ParamsMismatchError` naming the first parameter that the file and the network
     disagree on (a missing name, a shape, or an extra name unless ``ignore_extra``, which a
-    ``features_only`` network uses to skip the classifier).
+    ``features_only`` network uses to skip the classifier). Shapes that the network leaves to
+    deferred initialization (a BatchNorm's channels, a Dense layer's inputs) are inferred from
+    ``input_shape`` first when it is given, so that every dimension is compared; without it,
+    unknown dimensions admit any size.
     """
     filename = os.path.expanduser(os.fspath(filename))
     if not os.path.isfile(filename):
         raise FileNotFoundError('parameter file %s does not exist' % filename)
+    if os.path.getsize(filename) == 0:
+        raise ValueError('%s is empty (0 bytes), not an MXNet parameter file' % filename)
     if sha256 is not None:
         check_sha256(filename, sha256)
     try:
         loaded = mx.nd.load(filename)
     except mx.base.MXNetError as err:
         raise ValueError('%s is not a readable MXNet parameter file (corrupt or truncated?): %s'
-                         % (filename, str(err).splitlines()[0])) from None
+                         % (filename, first_line(err))) from None
+    if input_shape is not None:
+        _ensure_shapes(net, input_shape)
     if not isinstance(loaded, dict):
         raise ValueError('%s holds an unnamed NDArray list, not the parameters of a network'
                          % filename)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from gluon_convattn.convert import ConversionError, convert_state_dict, save_params
-from gluon_convattn.convert.core import load_checkpoint
+from gluon_convattn.convert import load_checkpoint
 from gluon_convattn.convert.kaconv import convert_kaconv
 from gluon_convattn.model_zoo import get_model, get_model_info, get_model_list
 from gluon_convattn.utils import count_params, param_shapes

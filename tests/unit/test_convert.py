@@ -88,7 +88,7 @@ def test_missing_file(tmp_path):
 def test_non_checkpoint_files(tmp_path):
     text = tmp_path / 'notes.pth'
     text.write_text('not a checkpoint')
-    with pytest.raises(ConversionError, match='not a readable PyTorch checkpoint'):
+    with pytest.raises(ConversionError, match='notes.pth is not a tensor checkpoint'):
         load_checkpoint(str(text))
     listed = str(tmp_path / 'list.pth')
     torch.save([torch.zeros(2)], listed)
