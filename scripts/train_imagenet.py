@@ -160,6 +160,7 @@ def main(argv=None):
     info = get_model_info(args.model)
     classes = inputs.default_classes(args)
     input_size = inputs.default_input_size(args, info)
+    inputs.check_input_size(args.model, input_size)
     batch_size = args.batch_size * len(ctx)
     aug = inputs.augmentation(args, input_size)
     train_data = inputs.train_source(args, batch_size, classes, aug, dist.num_workers,

@@ -7,9 +7,10 @@ from ..data.imagenet import (Augmentation, LoaderSource, RecordSource, image_fol
 from ..data.recordio import check_labels, read_labels
 from ..data.tiny_imagenet import IMAGE_SIZE as TINY_SIZE
 from ..data.tiny_imagenet import TinyImageNet
+from ..model_zoo import get_model_info
 
 __all__ = ['DATASET_CLASSES', 'LABEL_SCAN_LIMIT', 'default_classes', 'default_input_size',
-           'augmentation', 'train_source', 'val_source']
+           'check_input_size', 'augmentation', 'train_source', 'val_source']
 
 DATASET_CLASSES = {'imagenet': 1000, 'tiny-imagenet': 200}
 # record files up to this many images have all their labels checked before training; larger
@@ -25,6 +26,19 @@ def default_input_size(args, info):
     if args.input_size is not None:
         return args.input_size
     return TINY_SIZE if args.dataset == 'tiny-imagenet' else info.input_size
+
+
+def check_input_size(model, input_size, note=''):
+    """Raise ValueError suggesting ``--input-size`` when ``input_size`` is below ``model``'s
+    registered ``min_size`` (before any data is read or the network is built); ``note`` is
+    appended to the message (e.g. that the images are resized to the size)."""
+    if input_size < 1:
+        raise ValueError('--input-size must be >= 1, got %d' % input_size)
+    min_size = get_model_info(model).min_size
+    if input_size < min_size:
+        raise ValueError('--input-size %d does not fit %s: %s needs inputs of at least %dx%d; '
+                         'pass --input-size %d or more%s' % (input_size, model, model, min_size,
+                                                             min_size, min_size, note))
 
 
 def augmentation(args, input_size):
