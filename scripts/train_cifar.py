@@ -44,6 +44,8 @@ from gluon_convattn.train import (Recipe, Saver, build_lr_scheduler, check_dtype
                                   create_network, find_resume_point, fit, latest_checkpoint,
                                   make_context, prepare_network, read_checkpoint, restore)
 from gluon_convattn.train.checkpoint import meta_path_for  # noqa: E402
+from gluon_convattn.train.finetune import (add_finetune_args, plan_finetuning,  # noqa: E402
+                                           start_finetuning)
 from gluon_convattn.train.inputs import check_input_size  # noqa: E402
 from gluon_convattn.utils.gluoncv_import import import_gluoncv  # noqa: E402
 from gluon_convattn.train.labels import make_loss  # noqa: E402
@@ -126,6 +128,7 @@ def parse_args(argv=None):
     model.add_argument('--model-kwargs', default=None,
                        help='further constructor arguments as "key=value,..." (Python '
                             'literals)')
+    add_finetune_args(parser)
     return parser.parse_args(argv)
 
 
@@ -210,6 +213,8 @@ class Run(object):
         self.kwargs = family_kwargs(args)
         seed_epoch(args.seed, 0)        # the initial weights depend on --seed only
         self.net = create_network(args.model, self.classes, self.kwargs, args.last_gamma)
+        self.pretrained = plan_finetuning(args, self.net, self.classes, args.input_size,
+                                          self.kwargs)
         self.batch_size = args.batch_size * len(self.ctx)
         self.train_data, self.val_data = data_sources(args, self.batch_size)
         self.plot_dir = args.save_plot_dir or args.save_dir
@@ -226,6 +231,7 @@ class Run(object):
                     self.kwargs, self.train_data.num_samples, self.val_data.num_samples, ctx)
         point = self.point
         prepare_network(net, ctx, args.dtype, args.input_size, point.params if point else None)
+        start_finetuning(self.pretrained, net, args.lr_mult_backbone, point is not None, logger)
         batches = len(self.train_data)
         scheduler = build_lr_scheduler(args.lr, args.lr_mode, args.num_epochs, batches,
                                        args.warmup_epochs, args.warmup_lr, args.lr_decay,

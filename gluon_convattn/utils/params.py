@@ -4,7 +4,8 @@ import os
 import mxnet as mx
 import numpy as np
 
-__all__ = ['count_params', 'param_shapes', 'load_parameters_checked', 'ParamsMismatchError']
+__all__ = ['count_params', 'param_shapes', 'read_parameters', 'load_parameters_checked',
+           'ParamsMismatchError']
 
 
 class ParamsMismatchError(ValueError):
@@ -53,12 +54,11 @@ def _shape_fits(want, got):
     return want is None or (len(want) == len(got) and all(w in (0, g) for w, g in zip(want, got)))
 
 
-def load_parameters_checked(net, filename, ctx=mx.cpu(), cast_dtype=False):
-    """``net.load_parameters(filename, ctx)`` with clear errors.
+def read_parameters(filename):
+    """The named arrays of an MXNet parameter file (``arg:``/``aux:`` prefixes removed).
 
-    Raises FileNotFoundError when the file is missing, ValueError when it is not an MXNet
-    parameter file, and :class:`ParamsMismatchError` naming the first parameter that the file and
-    the network disagree on (a missing name, an extra name or a shape).
+    Raises FileNotFoundError when the file is missing and ValueError when it is not an MXNet
+    parameter file of named arrays.
     """
     filename = os.path.expanduser(filename)
     if not os.path.isfile(filename):
@@ -71,7 +71,18 @@ def load_parameters_checked(net, filename, ctx=mx.cpu(), cast_dtype=False):
     if not isinstance(loaded, dict):
         raise ValueError('%s holds an unnamed NDArray list, not the parameters of a network'
                          % filename)
-    loaded = {k[4:] if k.startswith(('arg:', 'aux:')) else k: v for k, v in loaded.items()}
+    return {k[4:] if k.startswith(('arg:', 'aux:')) else k: v for k, v in loaded.items()}
+
+
+def load_parameters_checked(net, filename, ctx=mx.cpu(), cast_dtype=False):
+    """``net.load_parameters(filename, ctx)`` with clear errors.
+
+    Raises FileNotFoundError when the file is missing, ValueError when it is not an MXNet
+    parameter file, and :class:`ParamsMismatchError` naming the first parameter that the file and
+    the network disagree on (a missing name, an extra name or a shape).
+    """
+    filename = os.path.expanduser(filename)
+    loaded = read_parameters(filename)
     expected = net._collect_params_with_prefix()
     for name in sorted(expected):
         if name not in loaded:

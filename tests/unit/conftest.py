@@ -24,6 +24,11 @@ def train_imagenet():
 
 
 @pytest.fixture(scope='module')
+def train_cifar():
+    return _load('train_cifar')
+
+
+@pytest.fixture(scope='module')
 def eval_imagenet():
     return _load('eval_imagenet')
 
