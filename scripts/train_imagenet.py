@@ -42,6 +42,9 @@ def parse_args(argv=None):
                       help='brightness/contrast/saturation jitter (GluonCV 0.4; 0 disables).')
     data.add_argument('--lighting-param', type=float, default=0.1,
                       help='PCA lighting noise (GluonCV 0.1; 0 disables).')
+    data.add_argument('--min-random-area', type=float, default=0.08,
+                      help='smallest area of the random resized crop (GluonCV 0.08; larger '
+                           'keeps more of small images, e.g. when fine-tuning on 32 px ones).')
     opt = parser.add_argument_group('optimization')
     opt.add_argument('--num-epochs', type=int, default=3, help='number of training epochs.')
     opt.add_argument('--optimizer', type=str, default='nag',

@@ -45,8 +45,12 @@ def augmentation(args, input_size):
     if len(args.rgb_mean) != 3 or len(args.rgb_std) != 3:
         raise ValueError('--rgb-mean and --rgb-std take three comma-separated numbers, got '
                          '%s and %s' % (args.rgb_mean, args.rgb_std))
+    min_area = getattr(args, 'min_random_area', 0.08)
+    if not 0 < min_area <= 1:
+        raise ValueError('--min-random-area must be in (0, 1], got %g' % min_area)
     return Augmentation(input_size, args.crop_ratio, tuple(args.rgb_mean), tuple(args.rgb_std),
-                        getattr(args, 'jitter_param', 0.4), getattr(args, 'lighting_param', 0.1))
+                        getattr(args, 'jitter_param', 0.4), getattr(args, 'lighting_param', 0.1),
+                        min_area)
 
 
 def _check_record_labels(source, classes):

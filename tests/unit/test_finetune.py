@@ -44,8 +44,9 @@ def _finetune_args(folder, save_dir, *extra):
     return ['--model', DIGITS_MODEL, '--use-pretrained', 'digits', '--classes', '3',
             '--data-dir', folder, '--input-size', '32', '--crop-ratio', '1',
             '--rgb-mean', ','.join([grey_mean] * 3), '--rgb-std', ','.join([grey_std] * 3),
-            '--jitter-param', '0', '--lighting-param', '0', '--batch-size', '16', '-j', '0',
-            '--lr', '0.05', '--lr-mode', 'cosine', '--save-dir', save_dir,
+            '--jitter-param', '0', '--lighting-param', '0', '--min-random-area', '1',
+            '--batch-size', '16', '-j', '0', '--lr', '0.1', '--lr-mode', 'cosine',
+            '--save-dir', save_dir,
             '--log-interval', '10', '--logging-file', os.path.join(save_dir, 'train.log')] + \
         list(extra)
 
@@ -58,12 +59,16 @@ def _pretrained_digits():
 def test_finetunes_the_digits_checkpoint_onto_three_new_classes(digits_folder, tmp_path,
                                                                 train_imagenet):
     save_dir = str(tmp_path)
-    result = train_imagenet.main(_finetune_args(digits_folder, save_dir, '--num-epochs', '3'))
+    result = train_imagenet.main(_finetune_args(digits_folder, save_dir, '--num-epochs', '3',
+                                                '--lr-mult-backbone', '0.1'))
     match = result.pretrained
     pretrained = _pretrained_digits()
     assert match.kind == 'model' and match.reset == CLASSIFIER
     assert set(match.kept) == set(pretrained) - set(CLASSIFIER)
     assert result.net.output.weight.shape == (3, 64)
+    params = result.net._collect_params_with_prefix()
+    assert {params[k].lr_mult for k in match.kept} == {0.1}
+    assert {params[k].lr_mult for k in CLASSIFIER} == {1.0}
     assert 1 - result.best_err >= 0.95          # 108 validation images of the new classes
     log = open(os.path.join(save_dir, 'train.log')).read()
     assert "Fine-tuning from cifar_resnet20_v2_atac's 'digits' pretrained weights (the model, " \
@@ -205,3 +210,28 @@ def test_float16_networks_take_the_weights_in_their_own_dtype():
     assert weight.dtype == np.float16
     np.testing.assert_array_equal(weight.asnumpy(),
                                   state['features.0.weight'].asnumpy().astype(np.float16))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('name', ['resnet50_v1b_atac', 'san10_pairwise', 'acmix_resnet26',
+                                  'karesnet50_l', 'atkernel_resnet26_tiny'])
+def test_every_family_finetunes_a_saved_checkpoint_onto_more_classes(name, records, tmp_path,
+                                                                    train_imagenet):
+    size = str(max(get_model_info(name).min_size, 32))
+    common = ['--model', name, '--batch-size', '2', '-j', '1', '--input-size', size,
+              '--num-epochs', '1', '--max-batches', '1', '--lr', '0.01', '--use-rec',
+              '--rec-train', records['rec_train'], '--rec-train-idx', records['rec_train_idx'],
+              '--rec-val', records['rec_val'], '--rec-val-idx', records['rec_val_idx']]
+    first = str(tmp_path / 'first')
+    train_imagenet.main(common + ['--classes', '3', '--save-dir', first,
+                                  '--logging-file', str(tmp_path / 'first.log')])
+    saved = os.path.join(first, 'imagenet-%s-0.params' % name)
+    second = train_imagenet.main(common + ['--classes', '5', '--use-pretrained', saved,
+                                           '--lr-mult-backbone', '0.5',
+                                           '--save-dir', str(tmp_path / 'second'),
+                                           '--logging-file', str(tmp_path / 'second.log')])
+    match = second.pretrained
+    assert match.kind == 'model' and 1 <= len(match.reset) <= 2
+    params = second.net._collect_params_with_prefix()
+    assert all(params[k].shape[0] == 5 for k in match.reset)
+    assert all(params[k].lr_mult == 0.5 for k in match.kept)
