@@ -37,8 +37,8 @@ def check_input_size(model, input_size, note=''):
     min_size = get_model_info(model).min_size
     if input_size < min_size:
         raise ValueError('--input-size %d does not fit %s: %s needs inputs of at least %dx%d; '
-                         'pass --input-size %d or more%s' % (input_size, model, model, min_size,
-                                                             min_size, min_size, note))
+                         'pass --input-size %d%s'
+                         % (input_size, model, model, min_size, min_size, min_size, note))
 
 
 def augmentation(args, input_size):
