@@ -8,12 +8,12 @@ A checkpoint fits a network in one of two ways, tried in this order:
 - **the model**: every parameter of the network is in the checkpoint under its name with its
   shape, except the classifier, whose first axis is the number of classes: when the checkpoint
   was trained for other classes, those parameters are reset.
-- **its backbone**: one part of the network (the whole network or one of its top-level blocks,
-  e.g. a detector's ``backbone``) is in the checkpoint, under the same names or below one of the
-  checkpoint's top-level prefixes (e.g. a classifier's ``features.``). The checkpoint's entries
-  left unused must be whole top-level blocks of it (its classifier head), and the matched part
-  must be the larger part of both the network and the checkpoint. The rest of the network is
-  reset.
+- **its backbone**: one part of the network (the whole network or one of its blocks, e.g. a
+  detector's ``backbone``, at any depth) is in the checkpoint, under the same names or below one
+  of the checkpoint's top-level prefixes (e.g. a classifier's ``features.``). The checkpoint's
+  entries left unused must be whole top-level blocks of it (its classifier head), and the
+  matched part must be the larger part of both the network and the checkpoint. The rest of the
+  network is reset.
 
 Anything else is refused with :class:`~gluon_convattn.utils.params.ParamsMismatchError` naming
 the first parameter of the network that does not fit.
@@ -165,8 +165,15 @@ def _attempt(shapes, state, classes, net_prefix, ckpt_prefix):
     return kept, classifier, unused
 
 
-def _prefixes(names):
-    return [''] + sorted({_top(n) + '.' for n in names if '.' in n})
+def _prefixes(names, nested):
+    """'' and the block prefixes of ``names``: top-level ones, or every depth when ``nested``
+    (shallowest first)."""
+    found = set()
+    for name in names:
+        parts = name.split('.')[:-1]
+        for depth in range(1, len(parts) + 1 if nested else min(len(parts), 1) + 1):
+            found.add('.'.join(parts[:depth]) + '.')
+    return [''] + sorted(found, key=lambda p: (p.count('.'), p))
 
 
 def match_pretrained(net, state, classes, input_shape, source='the checkpoint'):
@@ -196,8 +203,8 @@ def match_pretrained(net, state, classes, input_shape, source='the checkpoint'):
     """
     shapes = param_shapes(net, input_shape)
     first_failure = None
-    for net_prefix in _prefixes(shapes):
-        for ckpt_prefix in _prefixes(state):
+    for net_prefix in _prefixes(shapes, nested=True):
+        for ckpt_prefix in _prefixes(state, nested=False):
             outcome = _attempt(shapes, state, classes, net_prefix, ckpt_prefix)
             if isinstance(outcome, str):
                 first_failure = first_failure or outcome

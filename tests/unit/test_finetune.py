@@ -168,6 +168,11 @@ def test_a_classification_checkpoint_fits_a_detectors_backbone(tmp_path):
     assert match.kept == {'backbone.' + k[len('features.'):]: k for k in state
                           if k.startswith('features.')}
     assert match.reset == ['head.weight', 'head.bias'] and match.unused == CLASSIFIER
+    nested = nn.HybridSequential()
+    nested.add(_Detector(classes=4))                  # the backbone one level deeper: 0.backbone.
+    deeper = match_pretrained(nested, state, 4, (1, 3, 32, 32))
+    assert deeper.kept == {'0.' + k: v for k, v in match.kept.items()}
+    assert deeper.reset == ['0.head.weight', '0.head.bias']
     detector.initialize()
     apply_pretrained(detector, match, lr_mult=0.1)
     params = detector._collect_params_with_prefix()
@@ -195,6 +200,20 @@ def test_a_checkpoint_of_another_model_is_refused_naming_the_parameter():
                                                   r"needs shape \(8, 3, 3, 3\), the checkpoint "
                                                   r"holds \(16, 3, 3, 3\)"):
         match_pretrained(ToyNet(classes=3), _zeros_state(wide, 32), 3, (1, 3, 32, 32))
+
+
+def test_missing_pretrained_weights_name_the_file_to_provide(records, tmp_path, train_imagenet,
+                                                             toy):
+    args = ['--model', toy, '--classes', '3', '--input-size', '32', '--batch-size', '2',
+            '--use-rec', '--rec-train', records['rec_train'],
+            '--rec-train-idx', records['rec_train_idx'], '--rec-val', records['rec_val'],
+            '--rec-val-idx', records['rec_val_idx'],
+            '--save-dir', str(tmp_path), '--logging-file', str(tmp_path / 'train.log')]
+    with pytest.raises(FileNotFoundError, match='No pretrained imagenet weights for toy_convnet'):
+        train_imagenet.main(args + ['--use-pretrained'])
+    with pytest.raises(FileNotFoundError, match='missing.params does not exist'):
+        train_imagenet.main(args + ['--use-pretrained', str(tmp_path / 'missing.params')])
+    assert 'Epoch[' not in open(str(tmp_path / 'train.log')).read()
 
 
 def test_float16_networks_take_the_weights_in_their_own_dtype():
