@@ -6,6 +6,7 @@
 - :mod:`.network`: building a registered model from flags, dry forward pass
 - :mod:`.labels`: label smoothing, mixup, distillation loss
 - :mod:`.checkpoint`, :mod:`.resume`: atomic checkpoints and resuming from them
+- :mod:`.finetune`: ``--use-pretrained`` (model or backbone matching, classifier reset)
 - :mod:`.loop`: the epoch loop, validation top-1/top-5, GluonCV's log lines
 - :mod:`.cli`, :mod:`.inputs`, :mod:`.logs`: shared flags, data sources from flags, the log
 - :mod:`.launch`: MXNet's ``tools/launch.py`` for ``dist_*`` jobs, on current Python
