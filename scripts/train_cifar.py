@@ -40,11 +40,13 @@ matplotlib.use('Agg')
 
 from gluon_convattn.data import DATASETS, get_dataset  # noqa: E402
 from gluon_convattn.data.imagenet import LoaderSource  # noqa: E402
-from gluon_convattn.model_zoo import get_model_info  # noqa: E402
 from gluon_convattn.train import (Recipe, Saver, build_lr_scheduler, check_dtype,  # noqa: E402
                                   create_network, find_resume_point, fit, latest_checkpoint,
                                   make_context, prepare_network, read_checkpoint, restore)
 from gluon_convattn.train.checkpoint import meta_path_for  # noqa: E402
+from gluon_convattn.train.finetune import (add_finetune_args, plan_finetuning,  # noqa: E402
+                                           start_finetuning)
+from gluon_convattn.train.inputs import check_input_size  # noqa: E402
 from gluon_convattn.utils.gluoncv_import import import_gluoncv  # noqa: E402
 from gluon_convattn.train.labels import make_loss  # noqa: E402
 from gluon_convattn.train.logs import setup_logger  # noqa: E402
@@ -56,7 +58,7 @@ from gluon_convattn.train.rundir import prepare_save_dir  # noqa: E402
 from gluon_convattn.train.validate import check_script_args  # noqa: E402
 from gluon_convattn.train.schedule import LR_MODES  # noqa: E402
 
-IMAGE_SIZE = 32
+IMAGE_SIZE = 32        # digits and CIFAR images; --input-size resizes them
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
@@ -68,6 +70,9 @@ def parse_args(argv=None):
     add('--data-dir', help="folder of the CIFAR binary files (Gluon's default: "
                            '~/.mxnet/datasets/cifar10 or cifar100)')
     add('--no-download', action='store_true', help='never download CIFAR; fail if it is absent')
+    add('--input-size', type=int, default=IMAGE_SIZE,
+        help='resize the 32x32 images to this size (networks that need larger inputs: SAN '
+             'and ACmix-ResNet 128, Swin 224)')
     add('--cifar100-coarse', action='store_true',
         help="CIFAR-100 with the 20 coarse labels (what upstream ATAC trained on, through "
              "Gluon's default fine_label=False) instead of the 100 fine ones")
@@ -129,6 +134,7 @@ def parse_args(argv=None):
     model.add_argument('--model-kwargs', default=None,
                        help='further constructor arguments as "key=value,..." (Python '
                             'literals)')
+    add_finetune_args(parser)
     return parser.parse_args(argv)
 
 
@@ -155,13 +161,16 @@ def resume_from_file(args):
     return args
 
 
-def image_transform(dataset, train):
-    """GluonCV's CIFAR transforms; no flips for digits (a mirrored digit is another glyph)."""
+def image_transform(dataset, train, input_size=IMAGE_SIZE):
+    """GluonCV's CIFAR transforms; no flips for digits (a mirrored digit is another glyph).
+    At another ``input_size`` the images are resized (bilinearly) first and the random crop's
+    padding scales with them (4 px at 32)."""
     from mxnet.gluon.data.vision import transforms
     _, mean, std, flips = DATASETS[dataset]
-    steps = []
+    steps = [] if input_size == IMAGE_SIZE else [transforms.Resize(input_size)]
     if train:
-        steps.append(import_gluoncv().data.transforms.RandomCrop(IMAGE_SIZE, pad=4))
+        pad = max(1, int(round(4 * input_size / IMAGE_SIZE)))
+        steps.append(import_gluoncv().data.transforms.RandomCrop(input_size, pad=pad))
         if flips:
             steps.append(transforms.RandomFlipLeftRight())
     steps += [transforms.ToTensor(), transforms.Normalize(list(mean), list(std))]
@@ -177,7 +186,8 @@ def data_sources(args, batch_size):
         if limit:
             dataset = dataset.take(limit)
         sources.append(LoaderSource(
-            dataset, batch_size, train, image_transform(args.dataset, train), args.num_workers,
+            dataset, batch_size, train, image_transform(args.dataset, train, args.input_size),
+            args.num_workers,
             seed=args.seed, name='%s %s split' % (args.dataset,
                                                   'training' if train else 'validation')))
     if len(sources[0]) == 0:
@@ -193,11 +203,9 @@ class Run(object):
         self.args = check_script_args(args)
         self.ctx = make_context(args.num_gpus)
         check_dtype(self.ctx, args.dtype)
-        info = get_model_info(args.model)
-        if info.min_size > IMAGE_SIZE:
-            raise ValueError('%s needs inputs of at least %d px; %s images are %dx%d'
-                             % (args.model, info.min_size, args.dataset, IMAGE_SIZE,
-                                IMAGE_SIZE))
+        check_input_size(args.model, args.input_size,
+                         " (the %dx%d %s images are resized to it)"
+                         % (IMAGE_SIZE, IMAGE_SIZE, args.dataset))
         self.classes = DATASETS[args.dataset][0]
         self.tag = '%s-%s' % (args.dataset, args.model)
         self.point = find_resume_point(resume_from_file(args), self.tag)
@@ -207,6 +215,8 @@ class Run(object):
         self.kwargs = family_kwargs(args)
         seed_epoch(args.seed, 0)        # the initial weights depend on --seed only
         self.net = create_network(args.model, self.classes, self.kwargs, args.last_gamma)
+        self.pretrained = plan_finetuning(args, self.net, self.classes, args.input_size,
+                                          self.kwargs)
         self.batch_size = args.batch_size * len(self.ctx)
         self.train_data, self.val_data = data_sources(args, self.batch_size)
         self.plot_dir = args.save_plot_dir or args.save_dir
@@ -222,7 +232,8 @@ class Run(object):
         logger.info('Model %s %s, %d training / %d validation images, context %s', args.model,
                     self.kwargs, self.train_data.num_samples, self.val_data.num_samples, ctx)
         point = self.point
-        prepare_network(net, ctx, args.dtype, IMAGE_SIZE, point.params if point else None)
+        prepare_network(net, ctx, args.dtype, args.input_size, point.params if point else None)
+        start_finetuning(self.pretrained, net, args.lr_mult_backbone, point is not None, logger)
         batches = len(self.train_data)
         scheduler = build_lr_scheduler(args.lr, args.lr_mode, args.num_epochs, batches,
                                        args.warmup_epochs, args.warmup_lr, args.lr_decay,
@@ -237,7 +248,7 @@ class Run(object):
         recipe = Recipe(self.classes, args.dtype, log_interval=args.log_interval)
         saver = Saver(args.save_dir if args.save_period else '', self.tag, args.save_period,
                       dict(model=args.model, dataset=args.dataset, classes=self.classes,
-                           dtype=args.dtype, input_size=IMAGE_SIZE, model_kwargs=self.kwargs,
+                           dtype=args.dtype, input_size=args.input_size, model_kwargs=self.kwargs,
                            batches_per_epoch=batches,
                            optimizer_settings=optimizer_settings(args)))
         loss_fn = make_loss(sparse_label=True)

@@ -20,6 +20,7 @@ from gluon_convattn.model_zoo import get_model, get_model_info
 from gluon_convattn.train import cli, inputs
 from gluon_convattn.train.checkpoint import find_checkpoints
 from gluon_convattn.train.context import KVSTORES, check_dtype, setup_distribution
+from gluon_convattn.train.finetune import add_finetune_args, plan_finetuning, start_finetuning
 from gluon_convattn.train.labels import make_loss
 from gluon_convattn.train.logs import setup_logger
 from gluon_convattn.train.loop import Recipe, Saver, fit, seed_epoch
@@ -35,6 +36,7 @@ from gluon_convattn.train.schedule import LR_MODES, build_lr_scheduler
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Train a model for image classification.')
     cli.add_model_args(parser)
+    add_finetune_args(parser)
     data = cli.add_data_args(parser, train=True)
     data.add_argument('--num-training-samples', type=int, default=None,
                       help='training samples per epoch for the schedule; default: the number '
@@ -43,6 +45,9 @@ def parse_args(argv=None):
                       help='brightness/contrast/saturation jitter (GluonCV 0.4; 0 disables).')
     data.add_argument('--lighting-param', type=float, default=0.1,
                       help='PCA lighting noise (GluonCV 0.1; 0 disables).')
+    data.add_argument('--min-random-area', type=float, default=0.08,
+                      help='smallest area of the random resized crop (GluonCV 0.08; larger '
+                           'keeps more of small images, e.g. when fine-tuning on 32 px ones).')
     opt = parser.add_argument_group('optimization')
     opt.add_argument('--num-epochs', type=int, default=3, help='number of training epochs.')
     opt.add_argument('--optimizer', type=str, default='nag',
@@ -160,6 +165,7 @@ def main(argv=None):
     info = get_model_info(args.model)
     classes = inputs.default_classes(args)
     input_size = inputs.default_input_size(args, info)
+    inputs.check_input_size(args.model, input_size)
     batch_size = args.batch_size * len(ctx)
     aug = inputs.augmentation(args, input_size)
     train_data = inputs.train_source(args, batch_size, classes, aug, dist.num_workers,
@@ -179,7 +185,9 @@ def main(argv=None):
                      writes=dist.is_main)
     seed_epoch(args.seed, 0)        # the initial weights depend on --seed only
     net = create_network(args.model, classes, kwargs, last_gamma=args.last_gamma)
+    pretrained = plan_finetuning(args, net, classes, input_size, kwargs)
     prepare_network(net, ctx, args.dtype, input_size, point.params if point else None)
+    start_finetuning(pretrained, net, args.lr_mult_backbone, point is not None, logger)
     if args.no_wd:
         exclude_from_weight_decay(net)
     trainer = dist.make_trainer(net.collect_params(), args.optimizer, optimizer_params(
@@ -208,7 +216,7 @@ def main(argv=None):
                    max_val_batches=args.max_batches, logger=logger)
     checkpoints = find_checkpoints(args.save_dir, tag) if saver.enabled else []
     return SimpleNamespace(net=net, best_err=best_err, args=args, checkpoints=checkpoints,
-                           trainer=trainer, rank=dist.rank)
+                           trainer=trainer, rank=dist.rank, pretrained=pretrained)
 
 
 if __name__ == '__main__':

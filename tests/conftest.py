@@ -42,6 +42,11 @@ def train_imagenet(load_script):
 
 
 @pytest.fixture(scope='module')
+def train_cifar(load_script):
+    return load_script('train_cifar')
+
+
+@pytest.fixture(scope='module')
 def eval_imagenet(load_script):
     return load_script('eval_imagenet')
 

@@ -3,7 +3,8 @@
 Two sources give the same batches: :class:`RecordSource` reads ``.rec``/``.idx`` files with
 ``mx.io.ImageRecordIter`` (decoding and augmentation in C++ threads), :class:`LoaderSource` reads
 any Gluon dataset of (image, label) pairs, e.g. an image folder or Tiny ImageNet, through a
-``DataLoader``. Training: random resized crop (area 8%-100%, aspect 3/4-4/3) to ``input_size``,
+``DataLoader``. Training: random resized crop (area 8%-100% by default, aspect 3/4-4/3) to
+``input_size``,
 horizontal flip, brightness/contrast/saturation jitter and PCA lighting noise. Validation: resize
 the shorter side to ``ceil(input_size / crop_ratio)`` and take the centre ``input_size`` crop.
 Both subtract the RGB mean and divide by the RGB standard deviation (0-255 scale).
@@ -32,10 +33,11 @@ RGB_MEAN = (123.68, 116.779, 103.939)
 RGB_STD = (58.393, 57.12, 57.375)
 
 Augmentation = namedtuple('Augmentation', ['input_size', 'crop_ratio', 'rgb_mean', 'rgb_std',
-                                           'jitter', 'lighting'])
-Augmentation.__new__.__defaults__ = (0.875, RGB_MEAN, RGB_STD, 0.4, 0.1)
+                                           'jitter', 'lighting', 'min_area'])
+Augmentation.__new__.__defaults__ = (0.875, RGB_MEAN, RGB_STD, 0.4, 0.1, 0.08)
 Augmentation.__doc__ = """Preprocessing settings: crop size, validation crop ratio, RGB mean and
-standard deviation (0-255), colour jitter strength and PCA lighting strength (0 disables)."""
+standard deviation (0-255), colour jitter strength, PCA lighting strength (0 disables) and the
+smallest area of the random resized crop (GluonCV 0.08)."""
 
 Batch = namedtuple('Batch', ['data', 'label', 'valid'])
 Batch.__doc__ = """A batch: data (N, 3, H, W) float32, labels (N,) float32, and how many of the
@@ -99,7 +101,7 @@ class RecordSource(object):
         return mx.io.ImageRecordIter(
             shuffle=True, seed=seed, seed_aug=seed, shuffle_chunk_seed=seed,
             rand_mirror=True, random_resized_crop=True, max_aspect_ratio=4. / 3.,
-            min_aspect_ratio=3. / 4., max_random_area=1, min_random_area=0.08,
+            min_aspect_ratio=3. / 4., max_random_area=1, min_random_area=aug.min_area,
             brightness=aug.jitter, saturation=aug.jitter, contrast=aug.jitter,
             pca_noise=aug.lighting, **common)
 
@@ -140,7 +142,8 @@ def imagenet_transform(aug, train):
     normalize = transforms.Normalize([m / 255. for m in aug.rgb_mean],
                                      [s / 255. for s in aug.rgb_std])
     if train:
-        steps = [transforms.RandomResizedCrop(aug.input_size), transforms.RandomFlipLeftRight()]
+        steps = [transforms.RandomResizedCrop(aug.input_size, scale=(aug.min_area, 1.0)),
+                 transforms.RandomFlipLeftRight()]
         if aug.jitter > 0:
             steps.append(transforms.RandomColorJitter(brightness=aug.jitter,
                                                       contrast=aug.jitter,

@@ -8,6 +8,7 @@
 - :mod:`.checkpoint`, :mod:`.resume`: atomic, checksummed checkpoints and resuming from them
 - :mod:`.states`: trainer states read without running code, into the present flags' optimizer
 - :mod:`.validate`, :mod:`.rundir`: the scripts' flag checks; the ``--save-dir`` of a run
+- :mod:`.finetune`: ``--use-pretrained`` (model or backbone matching, classifier reset)
 - :mod:`.loop`: the epoch loop, validation top-1/top-5, GluonCV's log lines
 - :mod:`.cli`, :mod:`.inputs`, :mod:`.logs`: shared flags, data sources from flags, the log
 - :mod:`.launch`: MXNet's ``tools/launch.py`` for ``dist_*`` jobs, on current Python

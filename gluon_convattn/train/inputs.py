@@ -8,9 +8,10 @@ from ..data.imagenet import Augmentation, LoaderSource, RecordSource, imagenet_t
 from ..data.recordio import check_labels, read_labels
 from ..data.tiny_imagenet import IMAGE_SIZE as TINY_SIZE
 from ..data.tiny_imagenet import TinyImageNet
+from ..model_zoo import get_model_info
 
 __all__ = ['DATASET_CLASSES', 'LABEL_SCAN_LIMIT', 'default_classes', 'default_input_size',
-           'augmentation', 'train_source', 'val_source']
+           'check_input_size', 'augmentation', 'train_source', 'val_source']
 
 DATASET_CLASSES = {'imagenet': 1000, 'tiny-imagenet': 200}
 # record files up to this many images have all their labels checked before training; larger
@@ -29,12 +30,29 @@ def default_input_size(args, info):
     return TINY_SIZE if args.dataset == 'tiny-imagenet' else info.input_size
 
 
+def check_input_size(model, input_size, note=''):
+    """Raise ValueError suggesting ``--input-size`` when ``input_size`` is below ``model``'s
+    registered ``min_size`` (before any data is read or the network is built); ``note`` is
+    appended to the message (e.g. that the images are resized to the size)."""
+    if input_size < 1:
+        raise ValueError('--input-size must be >= 1, got %d' % input_size)
+    min_size = get_model_info(model).min_size
+    if input_size < min_size:
+        raise ValueError('--input-size %d does not fit %s: %s needs inputs of at least %dx%d; '
+                         'pass --input-size %d%s'
+                         % (input_size, model, model, min_size, min_size, min_size, note))
+
+
 def augmentation(args, input_size):
     if len(args.rgb_mean) != 3 or len(args.rgb_std) != 3:
         raise ValueError('--rgb-mean and --rgb-std take three comma-separated numbers, got '
                          '%s and %s' % (args.rgb_mean, args.rgb_std))
+    min_area = getattr(args, 'min_random_area', 0.08)
+    if not 0 < min_area <= 1:
+        raise ValueError('--min-random-area must be in (0, 1], got %g' % min_area)
     return Augmentation(input_size, args.crop_ratio, tuple(args.rgb_mean), tuple(args.rgb_std),
-                        getattr(args, 'jitter_param', 0.4), getattr(args, 'lighting_param', 0.1))
+                        getattr(args, 'jitter_param', 0.4), getattr(args, 'lighting_param', 0.1),
+                        min_area)
 
 
 def _check_record_labels(source, classes):

@@ -7,7 +7,6 @@ import time
 from collections import namedtuple
 
 import mxnet as mx
-import numpy as np
 from mxnet import autograd, gluon
 
 from ..data.recordio import check_labels
@@ -15,8 +14,8 @@ from ..utils.seed import seed_everything
 from . import labels as lbl
 from .checkpoint import copy_checkpoint, save_checkpoint
 
-__all__ = ['Recipe', 'Saver', 'seed_epoch', 'split_batch', 'evaluate', 'train_epoch', 'fit',
-           'EpochResult', 'imagenet_report']
+__all__ = ['Recipe', 'Saver', 'seed_epoch', 'split_batch', 'validation_metrics', 'evaluate',
+           'train_epoch', 'fit', 'EpochResult', 'imagenet_report']
 
 _LOG = logging.getLogger(__name__)
 
@@ -143,26 +142,35 @@ def _exactly(source, epoch, count):
                          getattr(source, 'name', 'the training data'), done - before, count)
 
 
+def validation_metrics(classes):
+    """GluonCV's validation metrics: ``mx.metric.Accuracy`` and ``mx.metric.TopKAccuracy`` with
+    k = min(5, classes) (a top-5 of fewer than 5 classes is top-``classes``; with one class
+    both are plain accuracy)."""
+    top_k = min(5, classes)
+    return mx.metric.Accuracy(), (mx.metric.TopKAccuracy(top_k) if top_k > 1
+                                  else mx.metric.Accuracy())
+
+
 def evaluate(net, source, ctx, dtype='float32', classes=None, max_batches=None):
-    """Top-1 and top-5 accuracy of ``net`` over ``source`` (padding samples not counted).
+    """Top-1 and top-5 accuracy of ``net`` over ``source`` (padding samples not counted), with
+    MXNet's metrics (:func:`validation_metrics`).
 
     Returns ``(top1, top5, samples)``; top-5 is top-``classes`` when there are fewer than 5.
     """
-    hit1 = hit5 = seen = 0
+    acc_top1 = acc_top5 = None
     for batch in _limited(source, 0, max_batches):
         if classes is not None:
             check_labels(batch.label[:batch.valid].asnumpy(), classes, source.name)
         data, label = split_batch(batch, ctx, batch.valid)
         for x, y in zip(data, label):
-            scores = net(x.astype(dtype, copy=False)).astype('float32').asnumpy()
-            truth = y.asnumpy().astype(np.int64)
-            top = np.argsort(-scores, axis=1, kind='stable')[:, :min(5, scores.shape[1])]
-            hit1 += int((top[:, 0] == truth).sum())
-            hit5 += int((top == truth[:, None]).any(axis=1).sum())
-            seen += len(truth)
-    if seen == 0:
+            scores = net(x.astype(dtype, copy=False)).astype('float32', copy=False)
+            if acc_top1 is None:
+                acc_top1, acc_top5 = validation_metrics(scores.shape[1])
+            acc_top1.update([y], [scores])
+            acc_top5.update([y], [scores])
+    if acc_top1 is None or acc_top1.num_inst == 0:
         raise ValueError('%s yielded no samples to evaluate' % source.name)
-    return hit1 / seen, hit5 / seen, seen
+    return acc_top1.get()[1], acc_top5.get()[1], acc_top1.num_inst
 
 
 def _targets(recipe, data, label, epoch):
@@ -212,14 +220,13 @@ def train_epoch(net, trainer, source, ctx, recipe, loss_fn, epoch, num_batches, 
                                           for o in outputs])
         else:
             metric.update(metric_labels, outputs)
-        last = i + 1 == num_batches
-        if recipe.log_interval and ((i + 1) % recipe.log_interval == 0 or last):
+        # GluonCV 0.10's numbering: batch i (0-based) after every log_interval batches, so
+        # 49, 99, ... for interval 50, and no line for a last partial interval
+        if recipe.log_interval and (i + 1) % recipe.log_interval == 0:
             name, value = metric.get()
-            logged = recipe.log_interval if (i + 1) % recipe.log_interval == 0 \
-                else (i + 1) % recipe.log_interval
             logger.info('Epoch[%d] Batch [%d]\tSpeed: %f samples/sec\t%s=%f\tlr=%f' % (
-                epoch, i + 1, batch.data.shape[0] * logged / max(time.time() - btic, 1e-9),
-                name, value, trainer.learning_rate))
+                epoch, i, batch.data.shape[0] * recipe.log_interval
+                / max(time.time() - btic, 1e-9), name, value, trainer.learning_rate))
             btic = time.time()
     name, value = metric.get()
     return name, value, samples / max(time.time() - tic, 1e-9)

@@ -7,8 +7,8 @@ import numpy as np
 
 from .checks import first_line
 
-__all__ = ['count_params', 'param_shapes', 'load_parameters_checked', 'ParamsMismatchError',
-           'ChecksumError', 'file_sha256', 'check_sha256']
+__all__ = ['count_params', 'param_shapes', 'read_parameters', 'load_parameters_checked',
+           'ParamsMismatchError', 'ChecksumError', 'file_sha256', 'check_sha256']
 
 
 class ParamsMismatchError(ValueError):
@@ -80,6 +80,31 @@ def _shape_fits(want, got):
     return want is None or (len(want) == len(got) and all(w in (0, g) for w, g in zip(want, got)))
 
 
+def read_parameters(filename, sha256=None):
+    """The named arrays of an MXNet parameter file (``arg:``/``aux:`` prefixes removed).
+
+    Raises FileNotFoundError when the file is missing, :class:`ChecksumError` when ``sha256``
+    is given and the file's digest differs, and ValueError when it is not an MXNet parameter
+    file of named arrays.
+    """
+    filename = os.path.expanduser(os.fspath(filename))
+    if not os.path.isfile(filename):
+        raise FileNotFoundError('parameter file %s does not exist' % filename)
+    if os.path.getsize(filename) == 0:
+        raise ValueError('%s is empty (0 bytes), not an MXNet parameter file' % filename)
+    if sha256 is not None:
+        check_sha256(filename, sha256)
+    try:
+        loaded = mx.nd.load(filename)
+    except mx.base.MXNetError as err:
+        raise ValueError('%s is not a readable MXNet parameter file (corrupt or truncated?): %s'
+                         % (filename, first_line(err))) from None
+    if not isinstance(loaded, dict):
+        raise ValueError('%s holds an unnamed NDArray list, not the parameters of a network'
+                         % filename)
+    return {k[4:] if k.startswith(('arg:', 'aux:')) else k: v for k, v in loaded.items()}
+
+
 def load_parameters_checked(net, filename, ctx=mx.cpu(), cast_dtype=False, sha256=None,
                             ignore_extra=False, input_shape=None):
     """``net.load_parameters(filename, ctx)`` with clear errors.
@@ -94,23 +119,9 @@ def load_parameters_checked(net, filename, ctx=mx.cpu(), cast_dtype=False, sha25
     unknown dimensions admit any size.
     """
     filename = os.path.expanduser(os.fspath(filename))
-    if not os.path.isfile(filename):
-        raise FileNotFoundError('parameter file %s does not exist' % filename)
-    if os.path.getsize(filename) == 0:
-        raise ValueError('%s is empty (0 bytes), not an MXNet parameter file' % filename)
-    if sha256 is not None:
-        check_sha256(filename, sha256)
-    try:
-        loaded = mx.nd.load(filename)
-    except mx.base.MXNetError as err:
-        raise ValueError('%s is not a readable MXNet parameter file (corrupt or truncated?): %s'
-                         % (filename, first_line(err))) from None
+    loaded = read_parameters(filename, sha256)
     if input_shape is not None:
         _ensure_shapes(net, input_shape)
-    if not isinstance(loaded, dict):
-        raise ValueError('%s holds an unnamed NDArray list, not the parameters of a network'
-                         % filename)
-    loaded = {k[4:] if k.startswith(('arg:', 'aux:')) else k: v for k, v in loaded.items()}
     expected = net._collect_params_with_prefix()
     for name in sorted(expected):
         if name not in loaded:

@@ -113,7 +113,7 @@ def test_short_run_writes_params_log_and_plot_then_resumes(script, tmp_path):
     assert summary['params'] == prefix + '-1.params' and 0 <= summary['val_acc'] <= 1
     with open(prefix + '.log') as f:
         log = f.read()
-    assert re.search(r'Epoch\[1\] Batch \[2\]\tSpeed: [\d.]+ samples/sec\taccuracy=[\d.]+\t'
+    assert re.search(r'Epoch\[1\] Batch \[1\]\tSpeed: [\d.]+ samples/sec\taccuracy=[\d.]+\t'
                      r'lr=[\d.]+', log)
     assert re.search(r'\[Epoch 1\] train=[\d.]+ val=[\d.]+ time: [\d.]+', log)
     assert 'Final validation accuracy: %.4f' % summary['val_acc'] in log
@@ -128,7 +128,7 @@ def test_short_run_writes_params_log_and_plot_then_resumes(script, tmp_path):
     assert '[Epoch 2]' in resumed and '[Epoch 1]' not in resumed
     assert summary['params'] == prefix + '-2.params'
     # the 3-epoch cosine schedule (9 updates, GluonCV's T / (N - 1)) continues after update 6
-    logged = float(re.search(r'Epoch\[2\] Batch \[1\].*lr=([\d.]+)', resumed).group(1))
+    logged = float(re.search(r'Epoch\[2\] Batch \[0\].*lr=([\d.]+)', resumed).group(1))
     assert logged == pytest.approx(0.1 * (1 + math.cos(math.pi * 7 / 8)) / 2, abs=1e-6)
 
 

@@ -75,7 +75,7 @@ def test_every_model_trains_resumes_and_evaluates(name, records, tmp_path, train
     second = train_imagenet.main(common + ['--num-epochs', '2', '--resume-from', save_dir,
                                            '--logging-file', os.path.join(save_dir, 'r.log')])
     resumed = _log(save_dir, 'r.log')
-    assert 'Epoch[0]' not in resumed and 'Epoch[1] Batch [1]' in resumed
+    assert 'Epoch[0]' not in resumed and 'Epoch[1] Batch [0]' in resumed
     assert '[Epoch 1] validation: err-top1=' in resumed
     epoch0 = _params(os.path.join(save_dir, 'imagenet-%s-0.params' % name))
     epoch1 = os.path.join(save_dir, 'imagenet-%s-1.params' % name)
@@ -149,7 +149,7 @@ def test_distillation_uses_the_teachers_softened_outputs(records, tmp_path, trai
         records, save_dir, 'toy_convnet', '--input-size', '32', '--num-epochs', '1',
         '--max-batches', '2', '--teacher', 'toy_convnet', '--teacher-params', teacher_file,
         '--temperature', '4', '--hard-weight', '0.3'))
-    assert result.best_err <= 1.0 and 'Epoch[0] Batch [2]' in _log(save_dir)
+    assert result.best_err <= 1.0 and 'Epoch[0] Batch [1]' in _log(save_dir)
 
 
 def test_image_folder_and_tiny_imagenet_inputs(records, tmp_path, train_imagenet, toy):
@@ -157,9 +157,9 @@ def test_image_folder_and_tiny_imagenet_inputs(records, tmp_path, train_imagenet
     os.makedirs(folder_dir)
     train_imagenet.main(['--model', 'toy_convnet', '--data-dir', records['images'],
                          '--classes', '3', '--batch-size', '4', '-j', '0', '--input-size', '32',
-                         '--num-epochs', '1', '--save-dir', folder_dir, '--logging-file',
-                         os.path.join(folder_dir, 'train.log')])
-    assert 'Epoch[0] Batch [6]' in _log(folder_dir)         # 24 images, batches of 4
+                         '--num-epochs', '1', '--save-dir', folder_dir, '--log-interval', '6',
+                         '--logging-file', os.path.join(folder_dir, 'train.log')])
+    assert 'Epoch[0] Batch [5]' in _log(folder_dir)         # 24 images, batches of 4
     tiny = str(tmp_path / 'tiny-imagenet-200')
     write_tiny_imagenet(tiny, classes=3, per_class=4, val_per_class=2)
     tiny_dir = str(tmp_path / 'tiny')
@@ -167,9 +167,10 @@ def test_image_folder_and_tiny_imagenet_inputs(records, tmp_path, train_imagenet
     result = train_imagenet.main(['--model', 'toy_convnet', '--dataset', 'tiny-imagenet',
                                   '--data-dir', tiny, '--batch-size', '4', '-j', '0',
                                   '--num-epochs', '1', '--save-dir', tiny_dir,
+                                  '--log-interval', '3',
                                   '--logging-file', os.path.join(tiny_dir, 'train.log')])
     assert result.net.output.weight.shape == (200, 16)      # Tiny ImageNet's 200 classes
-    assert 'Epoch[0] Batch [3]' in _log(tiny_dir)           # 12 images at 64 px
+    assert 'Epoch[0] Batch [2]' in _log(tiny_dir)           # 12 images at 64 px
     assert os.path.exists(os.path.join(tiny_dir, 'tiny-imagenet-toy_convnet-0.params'))
 
 
@@ -218,7 +219,7 @@ def test_bad_input_stops_before_training_with_clear_errors(records, tmp_path, tr
     _expect(train_imagenet, records, tmp_path, ValueError,
             r'--rec-train .*train.rec holds class label 2 but --classes is 2', '--classes', '2')
     _expect(train_imagenet, records, tmp_path, ValueError,
-            r'--input-size 8 does not fit ToyNet: toy_convnet needs inputs of at least 16x16',
+            r'--input-size 8 does not fit toy_convnet: .* at least 16x16; pass --input-size 16',
             '--input-size', '8')
     _expect(train_imagenet, records, tmp_path, ValueError,
             r"toy_convnet does not take the argument\(s\) depth", '--model-kwargs', 'depth=3')
