@@ -239,11 +239,12 @@ def cross_device_rows(ctx):
     return [_guarded('cross-device', ' -> '.join(str(d) for d in devices), check)]
 
 
-def train_rows(ctx, families, steps, batch):
+def train_rows(ctx, families, steps, batch, smallest_input=False):
     dtype = 'float16' if ctx.device_type == 'gpu' else 'float32'
     rows = []
     for family in families:
         name, size = TRAIN_NETWORKS[family]
+        size = get_model_info(name).min_size if smallest_input else size
 
         def check(name=name, size=size):
             classes = 10
@@ -266,13 +267,13 @@ def train_rows(ctx, families, steps, batch):
             return ok, '%s, %s%s: losses %s' % (
                 dtype, 'multi_precision, ' if dtype == 'float16' else '',
                 'N%d 3x%dx%d' % (batch, size, size), ' '.join('%.3f' % v for v in losses))
-        info = get_model_info(name)
-        rows.append(_guarded('train', '%s %s' % (info.family, name), check))
+        rows.append(_guarded('train', '%s %s' % (family, name), check))
     return rows
 
 
 def benchmark_rows(ctx_text, device_type, case_filters, repeat, warmup):
     import benchmark
+    from gluon_convattn.utils.benchmark import measure_in_subprocess
     script = os.path.join(HERE, 'benchmark.py')
     rows = []
     for case in benchmark.load_cases(['ops', 'san'] if device_type == 'gpu' else ['ops']):
@@ -282,7 +283,7 @@ def benchmark_rows(ctx_text, device_type, case_filters, repeat, warmup):
             continue
 
         def check(cid=cid, case=case):
-            result = benchmark.measure_in_subprocess(script, cid, ctx_text, repeat, warmup)
+            result = measure_in_subprocess(script, cid, ctx_text, repeat, warmup)
             if 'error' in result:
                 return False, result['error']
             return True, '%s: %.1f ms fwd+bwd, peak %.0f MiB' % (case.shape, result['ms'],
@@ -316,7 +317,8 @@ def main(argv=None):
     parser.add_argument('--ctx', default=None,
                         help='gpuN or cpu (default: gpu0 when MXNet sees a GPU, else cpu)')
     parser.add_argument('--quick', action='store_true',
-                        help='small shapes, two training steps, one benchmark repeat')
+                        help='small shapes, two training steps at each network\'s smallest '
+                        'input, one benchmark repeat')
     parser.add_argument('--families', default=','.join(TRAIN_NETWORKS),
                         help='families to train, comma separated (default: all five)')
     parser.add_argument('--bench-case', action='append', default=[],
@@ -351,7 +353,7 @@ def main(argv=None):
         else:
             rows.append(Row('two-gpus', 'gpu0 + gpu1', 'SKIP', 'a CPU run'))
         rows += cross_device_rows(ctx)
-        rows += train_rows(ctx, families, 2 if args.quick else 4, 2)
+        rows += train_rows(ctx, families, 2 if args.quick else 4, 2, smallest_input=args.quick)
     if not args.no_benchmark:
         rows += benchmark_rows(ctx_text, ctx.device_type, args.bench_case,
                                1 if args.quick else 10, 0 if args.quick else 3)
