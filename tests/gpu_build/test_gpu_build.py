@@ -129,3 +129,13 @@ def test_every_script_imports_the_package_before_mxnet():
     for name, proc in procs.items():
         out = proc.communicate()[0]
         assert proc.returncode == 0, '%s:\n%s' % (name, out[-2000:])
+
+
+def test_libmxnet_carries_sass_up_to_sm86_and_no_ptx():
+    """What the README's GPU list rests on: without PTX or sm_90 SASS, MXNet's own operators
+    cannot run on Hopper (H100, H200), whatever the RTC kernels do."""
+    sys.path.insert(0, os.path.join(ROOT, 'tools'))
+    import fatbin_archs
+    entries = fatbin_archs.fatbin_entries(no_device_driver.libmxnet_path())
+    assert {arch for kind, arch in entries if kind == 'SASS'} == {50, 60, 70, 80, 86}
+    assert not [arch for kind, arch in entries if kind == 'PTX']
