@@ -1,5 +1,5 @@
-"""gluon_convattn.cuda_libs with the CPU MXNet: a cheap no-op that never loads a library; its
-ELF reader agrees with readelf."""
+"""gluon_convattn.cuda_libs: it tells the CUDA build from the CPU one by libmxnet.so's linked
+libraries (its ELF reader agrees with readelf), and with the CPU build it loads nothing."""
 import shutil
 import subprocess
 
@@ -8,9 +8,14 @@ import pytest
 from gluon_convattn import cuda_libs
 
 
-def test_the_cpu_mxnet_needs_no_cuda_and_nothing_is_loaded(monkeypatch):
-    assert not cuda_libs.mxnet_needs_cuda()
+def test_the_build_is_told_without_importing_mxnet():
+    import mxnet as mx
+    assert cuda_libs.mxnet_needs_cuda() == mx.runtime.Features().is_enabled('CUDA')
+
+
+def test_with_the_cpu_mxnet_nothing_is_loaded(monkeypatch):
     monkeypatch.setattr(cuda_libs, '_done', False)
+    monkeypatch.setattr(cuda_libs, 'mxnet_needs_cuda', lambda: False)
 
     def refuse(path):
         raise AssertionError('preload loaded %s with the CPU MXNet' % path)
