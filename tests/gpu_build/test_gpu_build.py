@@ -4,6 +4,7 @@ no_device_driver.py). It imports, reports CUDA and RTC, sees no GPU, and NVRTC c
 kernel of every dtype with every signature through ``mx.rtc``, as on a GPU host."""
 import ctypes
 import os
+import shutil
 import subprocess
 import sys
 
@@ -107,6 +108,22 @@ def test_a_host_without_a_driver_gets_one_clear_error(tmp_path):
     assert proc.returncode != 0
     assert 'CudaLibraryError' in proc.stdout and 'no NVIDIA driver' in proc.stdout
     assert proc.stdout.count('Traceback') == 1, proc.stdout   # no chained OSError
+
+
+def test_a_host_cuda_library_on_the_loader_path_is_preferred(tmp_path):
+    """A host with its own CUDA 11 keeps it: what the loader finds is not replaced by a wheel's."""
+    nvtx, = [os.path.join(d, 'libnvToolsExt.so.1') for d in cuda_libs.wheel_library_dirs('nvtx')]
+    host = tmp_path / 'host_cuda'
+    host.mkdir()
+    shutil.copy(nvtx, str(host / 'libnvToolsExt.so.1'))
+    code = ('import gluon_convattn; print([l.split()[-1] for l in open("/proc/self/maps") '
+            'if "libnvToolsExt" in l][0])')
+    env = dict(os.environ, PYTHONPATH=ROOT, LD_LIBRARY_PATH='%s:%s' % (
+        host, os.environ.get('LD_LIBRARY_PATH', '')))     # the stand-in driver's directory too
+    proc = subprocess.run([sys.executable, '-c', code], env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True)
+    assert proc.returncode == 0, proc.stdout
+    assert proc.stdout.strip() == str(host / 'libnvToolsExt.so.1')
 
 
 def test_a_missing_library_is_named(monkeypatch):
