@@ -1,12 +1,19 @@
 # Two commands do everything on a fresh machine:
 #   make run    installs the package (CPU MXNet) and trains cifar_resnet20_v2_atac on the digits set
 #   make test   installs the package with the test extras and runs the test suite
+# and for the GPU build (see README, "GPU"):
+#   make test-gpu-build   CI's second job: mxnet-cu112 in .venv-gpu, on a stand-in driver
+#   make gpu-check        on a GPU host: kernels against composite, training steps, benchmarks
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP = $(VENV)/.installed-$(1)
 
-.PHONY: run test test-slow benchmark
+GPU_VENV := .venv-gpu
+GPU_PY := $(GPU_VENV)/bin/python
+NO_DEVICE_DRIVER := build/no-device-driver
+
+.PHONY: run test test-slow benchmark test-gpu-build gpu-check
 
 $(call STAMP,cpu): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,3 +36,19 @@ test-slow: $(call STAMP,test)
 
 benchmark: $(call STAMP,cpu)
 	$(PY) scripts/benchmark.py
+
+# The venv is reused until setup.py changes; pip's cache (when the index allows it) keeps the
+# ~3 GB of CUDA wheels between fresh venvs.
+$(GPU_VENV)/.installed-gpu: setup.py
+	test -x $(GPU_PY) || $(PYTHON) -m venv $(GPU_VENV)
+	$(GPU_PY) -m pip install -q -e ".[gpu,test]"
+	touch $@
+
+# No GPU needed: a stand-in libcuda.so.1 that reports no device, then the GPU-build checks
+# (tests/gpu_build) and the CPU suite on the CUDA build of MXNet.
+test-gpu-build: $(GPU_VENV)/.installed-gpu
+	$(GPU_PY) tests/gpu_build/no_device_driver.py $(NO_DEVICE_DRIVER)
+	LD_LIBRARY_PATH=$(CURDIR)/$(NO_DEVICE_DRIVER) $(GPU_PY) -m pytest -q -m "not slow and not gpu" tests
+
+gpu-check: $(GPU_VENV)/.installed-gpu
+	$(GPU_PY) scripts/gpu_check.py

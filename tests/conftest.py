@@ -11,6 +11,8 @@ sys.path.insert(0, ROOT)
 os.environ.setdefault('MXNET_SUBGRAPH_VERBOSE', '0')
 os.environ.setdefault('OMP_NUM_THREADS', '1')
 
+import gluon_convattn  # noqa: E402,F401  (before any mxnet import: the CUDA build needs it)
+
 
 @pytest.fixture(autouse=True)
 def _seed():

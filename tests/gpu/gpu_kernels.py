@@ -4,24 +4,32 @@ import importlib.util
 import os
 from collections import namedtuple
 
-import cupy
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _load_kernel_spec():
-    """``gluon_convattn/ops/kernel_spec.py`` by path: importing the package would need MXNet."""
-    path = os.path.join(ROOT, 'gluon_convattn', 'ops', 'kernel_spec.py')
-    spec = importlib.util.spec_from_file_location('gluon_convattn_kernel_spec', path)
+def _load(relative_path, name):
+    """A module of the package by path: importing the package itself would need MXNet."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, relative_path))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-kernel_spec = _load_kernel_spec()
+kernel_spec = _load(os.path.join('gluon_convattn', 'ops', 'kernel_spec.py'),
+                    'gluon_convattn_kernel_spec')
+cuda_libs = _load(os.path.join('gluon_convattn', 'cuda_libs.py'), 'gluon_convattn_cuda_libs')
+# CuPy for CUDA 11 (the [cupy] extra) finds NVRTC 11 in the nvidia-cuda-nvrtc-cu11 wheel once
+# it is loaded; on a host without CUDA 11 anywhere this is a no-op and CuPy looks as usual.
+cuda_libs.preload_wheel_libraries([('cuda_runtime', 'libcudart.so.11.0'),
+                                   ('cuda_nvrtc', 'libnvrtc.so.11.2')])
+try:
+    import cupy
+    import torch
+    import torch.nn.functional as F
+except ImportError:     # conftest.py's gpu_stack fixture fails every test and says why
+    cupy = torch = F = None
 
 Window = namedtuple('Window', ['kernel', 'stride', 'padding', 'dilation', 'pad_mode'])
 

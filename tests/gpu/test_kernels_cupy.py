@@ -14,13 +14,9 @@ import types
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.gpu
-cupy = pytest.importorskip('cupy', reason='tests/gpu needs CuPy')
-torch = pytest.importorskip('torch', reason='tests/gpu needs PyTorch')
-if not torch.cuda.is_available():
-    pytest.skip('tests/gpu needs a CUDA GPU', allow_module_level=True)
+from gpu_kernels import CupyKernels, Window, cupy, kernel_spec, torch, torch_reference
 
-from gpu_kernels import CupyKernels, Window, kernel_spec, torch_reference  # noqa: E402
+pytestmark = pytest.mark.gpu
 
 UPSTREAM_ENV_VAR = 'GLUON_CONVATTN_SAN_UPSTREAM'
 REPORT_ENV_VAR = 'GLUON_CONVATTN_GPU_REPORT'
