@@ -49,3 +49,20 @@ def run_onnxruntime(path, data, scratch):
                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     with np.load(outputs) as result:
         return result[result.files[0]]
+
+
+def seed_weights(net, seed=0):
+    """Xavier weights, then BatchNorm statistics and affine terms away from their defaults, so
+    an export that dropped or misread them would show."""
+    import mxnet as mx
+    net.initialize(mx.init.Xavier(), force_reinit=True)
+    rs = np.random.RandomState(seed)
+    for key, param in sorted(net._collect_params_with_prefix().items()):
+        if param.shape is None or 0 in param.shape:
+            continue
+        if key.endswith('running_var'):
+            param.set_data(mx.nd.array(rs.uniform(0.5, 1.5, param.shape)))
+        elif key.endswith(('running_mean', 'beta')):
+            param.set_data(mx.nd.array(rs.normal(0, 0.1, param.shape)))
+        elif key.endswith('gamma'):
+            param.set_data(mx.nd.array(rs.uniform(0.5, 1.5, param.shape)))
