@@ -19,6 +19,10 @@ setup(
         "gpu": ["mxnet-cu112==1.9.1"],
         # torch reads upstream checkpoints in the converter tests; NVRTC 11 compiles the kernel
         # sources the way mx.rtc does on a GPU host (tests/ops/test_kernel_compile.py)
-        "test": ["pytest", "scikit-learn", "torch==2.13.0", "nvidia-cuda-nvrtc-cu11==11.8.89"],
+        # onnx: MXNet's exporter (mx.onnx, which uses onnx.mapping) and onnx.reference; 1.15.0
+        # is the version tested with them and with numpy < 1.24
+        "onnx": ["onnx==1.15.0", "protobuf>=3.20.2,<5"],
+        "test": ["pytest", "scikit-learn", "torch==2.13.0", "nvidia-cuda-nvrtc-cu11==11.8.89",
+                 "onnx==1.15.0", "protobuf>=3.20.2,<5"],
     },
 )
