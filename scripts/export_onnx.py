@@ -10,17 +10,18 @@ Usage::
 
 The graph takes ``data`` of shape (batch, 3, S, S), S the ``--input-size`` (the model's
 registered size by default), with any batch. An existing output is replaced only with
-``--overwrite``. See docs/onnx.md.
+``--overwrite``. Constructor arguments (Swin's ``img_size``, ``impl``) go through the Python
+function, ``gluon_convattn.export.export_onnx(name, output, params=..., **kwargs)``. See
+docs/onnx.md.
 """
 import argparse
-import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def parse_args(argv):
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--model', required=True, help='registered model name')
@@ -29,29 +30,15 @@ def parse_args(argv):
     parser.add_argument('--classes', type=int, help="classifier size, when not the model's default")
     parser.add_argument('--input-size', type=int,
                         help="image height and width (default: the model's input size)")
-    parser.add_argument('--model-kwargs', default='{}', metavar='JSON',
-                        help='further get_model keyword arguments as a JSON object')
     parser.add_argument('--overwrite', action='store_true', help='replace an existing output')
     args = parser.parse_args(argv)
-    try:
-        kwargs = json.loads(args.model_kwargs)
-    except ValueError as err:
-        parser.error('--model-kwargs is not valid JSON (%s): %r' % (err, args.model_kwargs))
-    if not isinstance(kwargs, dict):
-        parser.error('--model-kwargs must be a JSON object, got %r' % args.model_kwargs)
-    if args.classes is not None and args.classes < 1:
-        parser.error('--classes must be positive, got %d' % args.classes)
-    if args.input_size is not None and args.input_size < 1:
-        parser.error('--input-size must be positive, got %d' % args.input_size)
-    return parser, args, kwargs
-
-
-def main(argv=None):
-    parser, args, kwargs = parse_args(argv)
+    for flag, value in (('--classes', args.classes), ('--input-size', args.input_size)):
+        if value is not None and value < 1:
+            parser.error('%s must be positive, got %d' % (flag, value))
     from gluon_convattn.export import export_onnx
     try:
         path = export_onnx(args.model, args.output, params=args.params, classes=args.classes,
-                           input_size=args.input_size, overwrite=args.overwrite, **kwargs)
+                           input_size=args.input_size, overwrite=args.overwrite)
     except (ValueError, FileNotFoundError) as err:
         parser.exit(2, 'error: %s\n' % err)
     print('wrote %s (ONNX opset 13; input data of shape (batch, 3, H, W))' % path)
