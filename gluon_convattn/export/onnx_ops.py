@@ -189,25 +189,22 @@ def convert_im2col(node, **kwargs):
     pad = _ints(attrs.get('pad', '(0, 0)')) or (0, 0)
     taps = kernel[0] * kernel[1]
     filters = np.eye(taps, dtype=dtypes[0]).reshape(taps, 1, kernel[0], kernel[1])
-    build = _ShapeBuilder(name, name + '_input_shape', kwargs)
-    per_plane = [build.value(-1), build.value(1), build.dims(2, 4)]
-    conv_shape = name + '_conv_shape'
-    nodes = [_make('Shape', [inputs[0]], [build.shape])]
-    nodes_tail = [
-        _make('Concat', per_plane, [name + '_planes_shape'], axis=0),
-        _make('Reshape', [inputs[0], name + '_planes_shape'], [name + '_planes']),
-        _make('Conv', [name + '_planes', _constant(kwargs, name + '_filters', filters,
-                                                   dtypes[0])], [name + '_taps'],
+    planes, conv, out = name + '_planes', name + '_taps', name + '_shape'
+    source = _ShapeBuilder(name, name + '_input_shape', kwargs)
+    planes_shape = [source.value(-1), source.value(1), source.dims(2, 4)]   # (N*C, 1, H, W)
+    batch = source.dims(0, 1)
+    taps_shape = _ShapeBuilder(name + '_out', name + '_conv_shape', kwargs)
+    nodes = [_make('Shape', [inputs[0]], [source.shape])] + source.nodes + [
+        _make('Concat', planes_shape, [planes + '_shape'], axis=0),
+        _make('Reshape', [inputs[0], planes + '_shape'], [planes]),
+        _make('Conv', [planes, _constant(kwargs, name + '_filters', filters, dtypes[0])], [conv],
               kernel_shape=list(kernel), strides=list(stride), dilations=list(dilate),
-              pads=[pad[0], pad[1], pad[0], pad[1]]),
-        _make('Shape', [name + '_taps'], [conv_shape]),
-    ]
-    out = _ShapeBuilder(name + '_out', conv_shape, kwargs)
-    length = out.binary('Mul', out.dims(2, 3), out.dims(3, 4))
-    batch = build.dims(0, 1)
-    return (nodes + build.nodes + nodes_tail + out.nodes
-            + [_make('Concat', [batch, out.value(-1), length], [name + '_shape'], axis=0),
-               _make('Reshape', [name + '_taps', name + '_shape'], [name], name=name)])
+              pads=[pad[0], pad[1], pad[0], pad[1]]),                   # (N*C, taps, Ho, Wo)
+        _make('Shape', [conv], [taps_shape.shape])]
+    length = taps_shape.binary('Mul', taps_shape.dims(2, 3), taps_shape.dims(3, 4))
+    return nodes + taps_shape.nodes + [
+        _make('Concat', [batch, taps_shape.value(-1), length], [out], axis=0),
+        _make('Reshape', [conv, out], [name], name=name)]
 
 
 # ------------------------------------------------------------------------- scalar operators
