@@ -18,9 +18,9 @@ one image. Multiply-adds (MACs; one multiplication and one addition count once) 
   sums, SAN's position encoding).
 
 Stages are the network's top-level child blocks (a ``features`` or ``layers`` HybridSequential,
-MobileNet's and Swin's layouts, opened into its children), in registration order; a graph node belongs to the stage whose
-parameters it reads, else the one whose name prefix it carries, else the stage of the node
-before it.
+MobileNet's and Swin's layouts, opened into its children), in registration order; a graph node
+belongs to the stage whose parameters it reads, else the one whose name prefix it carries, else
+the stage of the node before it.
 """
 import json
 from collections import OrderedDict, namedtuple

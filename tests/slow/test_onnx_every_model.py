@@ -10,7 +10,7 @@ from gluon_convattn.utils.golden import relative_error
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 'onnx'))
-from reference import onnxruntime_available, run_onnxruntime, seed_weights  # noqa: E402
+from onnx_runners import onnxruntime_available, run_onnxruntime, seed_weights  # noqa: E402
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not onnxruntime_available(),

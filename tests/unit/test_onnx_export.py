@@ -20,8 +20,8 @@ from gluon_convattn.utils.golden import relative_error
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 'onnx'))
-from reference import (onnxruntime_available, run_onnxruntime, run_reference,  # noqa: E402
-                       seed_weights)
+from onnx_runners import (onnxruntime_available, run_onnxruntime,  # noqa: E402
+                          run_reference, seed_weights)
 
 SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                       'scripts', 'export_onnx.py')

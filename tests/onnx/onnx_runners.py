@@ -1,4 +1,4 @@
-"""Running an exported model in ``onnx.reference`` (main venv) and in onnxruntime (second venv).
+"""Running an exported model in ``onnx.reference`` (main venv) and onnxruntime (second venv).
 
 onnx.reference 1.15 implements BatchNormalization of opsets 9 to 13 as training mode (the
 batch's statistics) whenever ``momentum`` is set, and the schema always sets it; inference, as
@@ -7,7 +7,6 @@ evaluator gets that implementation here.
 """
 import os
 import subprocess
-import sys
 
 import numpy as np
 from onnx.reference import ReferenceEvaluator
