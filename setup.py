@@ -85,6 +85,10 @@ setup(
         "cupy": ["cupy-cuda11x==13.6.0", CUDA_RUNTIME, NVRTC],
         # torch reads upstream checkpoints in the converter tests; NVRTC 11 compiles the kernel
         # sources the way mx.rtc does on a GPU host (tests/ops/test_kernel_compile.py)
-        "test": ["pytest", "scikit-learn", "torch==2.13.0", NVRTC],
+        # onnx: MXNet's exporter (mx.onnx, which uses onnx.mapping) and onnx.reference; 1.15.0
+        # is the version tested with them and with numpy < 1.24
+        "onnx": ["onnx==1.15.0", "protobuf>=3.20.2,<5"],
+        "test": ["pytest", "scikit-learn", "torch==2.13.0", NVRTC, "onnx==1.15.0",
+                 "protobuf>=3.20.2,<5"],
     },
 )
