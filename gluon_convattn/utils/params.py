@@ -53,12 +53,14 @@ def _shape_fits(want, got):
     return want is None or (len(want) == len(got) and all(w in (0, g) for w, g in zip(want, got)))
 
 
-def load_parameters_checked(net, filename, ctx=mx.cpu(), cast_dtype=False):
+def load_parameters_checked(net, filename, ctx=mx.cpu(), cast_dtype=False, ignore_extra=()):
     """``net.load_parameters(filename, ctx)`` with clear errors.
 
     Raises FileNotFoundError when the file is missing, ValueError when it is not an MXNet
     parameter file, and :class:`ParamsMismatchError` naming the first parameter that the file and
-    the network disagree on (a missing name, an extra name or a shape).
+    the network disagree on (a missing name, an extra name or a shape). Names in the file that
+    start with one of the ``ignore_extra`` prefixes are left out (an ImageNet classifier's
+    ``fc.`` loaded into a detection backbone).
     """
     filename = os.path.expanduser(filename)
     if not os.path.isfile(filename):
@@ -72,6 +74,9 @@ def load_parameters_checked(net, filename, ctx=mx.cpu(), cast_dtype=False):
         raise ValueError('%s holds an unnamed NDArray list, not the parameters of a network'
                          % filename)
     loaded = {k[4:] if k.startswith(('arg:', 'aux:')) else k: v for k, v in loaded.items()}
+    ignore_extra = tuple(ignore_extra)
+    if ignore_extra:
+        loaded = {k: v for k, v in loaded.items() if not k.startswith(ignore_extra)}
     expected = net._collect_params_with_prefix()
     for name in sorted(expected):
         if name not in loaded:
@@ -89,5 +94,6 @@ def load_parameters_checked(net, filename, ctx=mx.cpu(), cast_dtype=False):
             raise ParamsMismatchError(
                 'parameter %r: %s needs shape %s, %s holds %s' % (
                     name, type(net).__name__, want, filename, got))
-    net.load_parameters(filename, ctx=ctx, cast_dtype=cast_dtype)
+    net.load_parameters(filename, ctx=ctx, cast_dtype=cast_dtype,
+                        ignore_extra=bool(ignore_extra))
     return net
