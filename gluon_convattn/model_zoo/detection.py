@@ -200,24 +200,36 @@ class ATKernelFasterRCNN(FasterRCNN):
 
     def _pyramid_roi_feats(self, F, features, rpn_rois, roi_size, strides, roi_mode='align',
                            roi_canonical_scale=224.0, sampling_ratio=2, eps=1e-6):
-        if self.roi_align_mode == 'gluoncv':
-            return super(ATKernelFasterRCNN, self)._pyramid_roi_feats(
-                F, features, rpn_rois, roi_size, strides, roi_mode, roi_canonical_scale,
-                sampling_ratio, eps)
-        # mmdet SingleRoIExtractor: level = floor(log2(sqrt(w * h) / 56 + 1e-6)), w = x2 - x1;
-        # RoIAlign(aligned=True, sampling_ratio=0) per level, zeros elsewhere
-        # an empty RoI pools to zeros, as mmcv's adaptive sampling gives (MXNet's aligned
-        # RoIAlign aborts on it)
+        """RoIAlign each RoI on its FPN level (P2-P5), zeros on the others.
+
+        ``roi_align='mmdet'``: mmdet's ``SingleRoIExtractor`` (level ``floor(log2(sqrt(w h) /
+        56 + 1e-6))`` with ``w = x2 - x1``; ``RoIAlign(aligned=True, sampling_ratio=0)``);
+        ``'gluoncv'``: GluonCV's level rule (``+1`` widths) and unaligned RoIAlign with 2
+        samples. Every RoI is pooled on every level and the wrong levels masked out afterwards:
+        GluonCV's trick of batch index -1 leaves MXNet's CPU RoIAlign output uninitialised, and
+        an empty RoI (which pools to zeros in mmcv) aborts MXNet's aligned RoIAlign, so empty
+        RoIs are pooled as a unit box and zeroed.
+        """
         _, x1, y1, x2, y2 = F.split(rpn_rois, axis=-1, num_outputs=5)
-        scale = F.sqrt(F.relu(x2 - x1) * F.relu(y2 - y1))
-        level = F.clip(F.floor(F.log2(scale / 56. + eps)), 0, 3) + 2
-        level = F.where(scale > 0, level, F.zeros_like(level))
+        if self.roi_align_mode == 'mmdet':
+            width, height = x2 - x1, y2 - y1
+            aligned, samples = True, 0
+            level = F.floor(F.log2(F.sqrt(F.relu(width) * F.relu(height)) / 56. + eps)) + 2
+        else:
+            width, height = x2 - x1 + 1, y2 - y1 + 1
+            aligned, samples = False, sampling_ratio
+            level = F.floor(4 + F.log2(F.sqrt(F.relu(width) * F.relu(height))
+                                       / roi_canonical_scale + eps))
+        valid = F.squeeze((width > 0) * (height > 0), axis=-1)
+        level = F.where(valid, F.squeeze(F.clip(level, 2, 5), axis=-1), F.zeros_like(valid))
+        unit = F.concat(F.slice_axis(rpn_rois, axis=-1, begin=0, end=1), F.zeros_like(x1),
+                        F.zeros_like(x1), F.ones_like(x1), F.ones_like(x1), dim=-1)
+        rois = F.where(valid, rpn_rois, unit)
         pooled = []
         for i, stage in enumerate(range(2, 6)):
-            masked = F.where(F.broadcast_like(level == stage, rpn_rois), rpn_rois,
-                             F.ones_like(rpn_rois) * -1.)
-            pooled.append(F.contrib.ROIAlign(features[i], masked, roi_size, 1. / strides[i],
-                                             sample_ratio=0, aligned=True))
+            feat = F.contrib.ROIAlign(features[i], rois, roi_size, 1. / strides[i],
+                                      sample_ratio=samples, aligned=aligned)
+            pooled.append(F.where(level == stage, feat, F.zeros_like(feat)))
         return F.ElementWiseSum(*pooled)
 
 
