@@ -165,6 +165,13 @@ class ATKernelFasterRCNN(FasterRCNN):
         if anchors == 'mmdet':
             self._use_mmdet_anchors(kwargs)
 
+    def _collect_params_with_prefix(self, prefix=''):
+        # GluonCV's RCNN target generator becomes a child on first training use; its
+        # box-encoder constants are computed, so saved and loaded files leave them out
+        params = super(ATKernelFasterRCNN, self)._collect_params_with_prefix(prefix)
+        return {k: v for k, v in params.items()
+                if not k.startswith(prefix + '_target_generator.')}
+
     @staticmethod
     def _shared2fc():
         head = nn.HybridSequential(prefix='box_head_')
