@@ -183,7 +183,8 @@ def save_params(net, trainer, logger, best_map, current_map, epoch, args, num_up
     base = os.path.basename(prefix)
     current_map = float(current_map)
     meta = dict(epoch=epoch, tag=base, model=detector_name(args.network), map=current_map,
-                num_update=num_update, model_kwargs=args.model_kwargs)
+                num_update=num_update, model_kwargs=args.model_kwargs,
+                classes=list(net.classes))
     improved = current_map > best_map[0]
     if improved:
         best_map[0] = current_map
