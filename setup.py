@@ -19,6 +19,9 @@ setup(
         "gpu": ["mxnet-cu112==1.9.1"],
         # torch reads upstream checkpoints in the converter tests; NVRTC 11 compiles the kernel
         # sources the way mx.rtc does on a GPU host (tests/ops/test_kernel_compile.py)
-        "test": ["pytest", "scikit-learn", "torch==2.13.0", "nvidia-cuda-nvrtc-cu11==11.8.89"],
+        "test": ["pytest", "scikit-learn", "torch==2.13.0", "nvidia-cuda-nvrtc-cu11==11.8.89",
+                 "pycocotools"],
+        # COCO-format data and GluonCV's COCO metric (scripts/*_faster_rcnn.py)
+        "detection": ["pycocotools"],
     },
 )

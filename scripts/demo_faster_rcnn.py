@@ -15,7 +15,6 @@ Class names and the detector's arguments come from the checkpoint's ``.json`` wh
 ``--overwrite``.
 """
 import argparse
-import logging
 import os
 import sys
 
@@ -39,7 +38,7 @@ def parse_args(argv=None):
 
 
 def _checkpoint_info(path):
-    from gluon_convattn.model_zoo.detection import COCO_CLASSES
+    from gluon_convattn.model_zoo.faster_rcnn import COCO_CLASSES
     from gluon_convattn.train.checkpoint import meta_path_for, read_checkpoint
     ckpt = read_checkpoint(meta_path_for(path))
     if ckpt is None:
@@ -89,8 +88,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    try:
-        sys.exit(main())
-    except (ValueError, FileNotFoundError) as err:
-        logging.getLogger(__name__).error('%s', err)
-        sys.exit('error: %s' % err)
+    from gluon_convattn.train.cli import run_main
+    run_main(main)

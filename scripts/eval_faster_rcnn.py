@@ -13,7 +13,6 @@ A checkpoint written by ``train_faster_rcnn.py`` brings its ``--model-kwargs`` a
 """
 import argparse
 import json
-import logging
 import os
 import sys
 
@@ -77,8 +76,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    try:
-        sys.exit(main())
-    except (ValueError, FileNotFoundError) as err:
-        logging.getLogger(__name__).error('%s', err)
-        sys.exit('error: %s' % err)
+    from gluon_convattn.train.cli import run_main
+    run_main(main)

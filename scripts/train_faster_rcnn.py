@@ -20,7 +20,6 @@ decays at 8 and 11, 12 epochs) is in the README.
 """
 import argparse
 import json
-import logging
 import os
 import sys
 import time
@@ -368,8 +367,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    try:
-        sys.exit(main())
-    except (ValueError, FileNotFoundError) as err:
-        logging.getLogger(__name__).error('%s', err)
-        sys.exit('error: %s' % err)
+    from gluon_convattn.train.cli import run_main
+    run_main(main)

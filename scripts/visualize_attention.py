@@ -175,7 +175,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    try:
-        sys.exit(main())
-    except (ValueError, FileNotFoundError) as err:
-        sys.exit('error: %s' % err)
+    from gluon_convattn.train.cli import run_main
+    run_main(main)

@@ -29,6 +29,13 @@ def eval_imagenet():
 
 
 @pytest.fixture(scope='module')
+def detection_scripts():
+    """The detection scripts as modules: ``detection_scripts['train_faster_rcnn'].main``."""
+    return {name: _load(name) for name in ('train_faster_rcnn', 'eval_faster_rcnn',
+                                           'demo_faster_rcnn', 'visualize_attention')}
+
+
+@pytest.fixture(scope='module')
 def records(tmp_path_factory):
     return write_record_files(str(tmp_path_factory.mktemp('rec')), classes=3, per_class=8)
 

@@ -1,7 +1,4 @@
 """scripts/demo_faster_rcnn.py and scripts/visualize_attention.py write their pictures."""
-import importlib.util
-import os
-
 import mxnet as mx
 import numpy as np
 import pytest
@@ -12,15 +9,6 @@ from gluon_convattn.train.checkpoint import save_checkpoint
 
 # small RPN/RCNN sample counts keep the CPU forward short
 SMALL = {'rpn_test_pre_nms': 200, 'rpn_test_post_nms': 64}
-SCRIPTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))), 'scripts')
-
-
-def _script(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(SCRIPTS, name + '.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope='module')
@@ -33,7 +21,8 @@ def image(tmp_path_factory):
     return path
 
 
-def test_demo_draws_detections_and_saves_the_picture(image, tmp_path, capsys):
+def test_demo_draws_detections_and_saves_the_picture(image, tmp_path, capsys,
+                                                     detection_scripts):
     mx.random.seed(0)
     classes = ['square', 'disc', 'triangle']
     net = get_model('faster_rcnn_fpn_atkernel_resnet50_coco', classes=classes, **SMALL)
@@ -42,7 +31,7 @@ def test_demo_draws_detections_and_saves_the_picture(image, tmp_path, capsys):
     ckpt = save_checkpoint(str(tmp_path), 'det', net, None, {
         'epoch': 0, 'tag': 'det', 'classes': classes, 'model_kwargs': SMALL})
     out_dir = tmp_path / 'pictures'
-    demo = _script('demo_faster_rcnn')
+    demo = detection_scripts['demo_faster_rcnn']
     args = ['--pretrained', ckpt.params, '--images', image, '--save-dir', str(out_dir),
             '--thresh', '0', '--image-short', '64', '--image-max-size', '96']
     assert demo.main(args) == 0
@@ -53,8 +42,8 @@ def test_demo_draws_detections_and_saves_the_picture(image, tmp_path, capsys):
         demo.main(args)
 
 
-def test_visualize_records_the_layers_own_weights(image, tmp_path):
-    visualize = _script('visualize_attention')
+def test_visualize_records_the_layers_own_weights(image, detection_scripts):
+    visualize = detection_scripts['visualize_attention']
     net = get_model('atkernel_resnet26_tiny')
     net.initialize()
     name, layer = visualize.attention_layers(net)[0]
@@ -74,8 +63,8 @@ def test_visualize_records_the_layers_own_weights(image, tmp_path):
                                weights[0].mean(axis=0)[:, 5 * 64 + 7].reshape(3, 3), rtol=1e-6)
 
 
-def test_visualize_script_writes_picture_and_weights(image, tmp_path):
-    visualize = _script('visualize_attention')
+def test_visualize_script_writes_picture_and_weights(image, tmp_path, detection_scripts):
+    visualize = detection_scripts['visualize_attention']
     out, npy = str(tmp_path / 'att.png'), str(tmp_path / 'att.npy')
     args = ['--model', 'atkernel_resnet26_tiny', '--image', image, '--out', out,
             '--save-weights', npy, '--map', '3']
