@@ -156,7 +156,8 @@ def build_network(args, classes, ctx, num_devices):
 
 
 def resume_state(args, net, logger):
-    """Load ``--resume``; return ``(start_epoch, best_map, trainer states or None)``."""
+    """Load ``--resume``; return ``(start_epoch, best_map, trainer states or None, updates so
+    far)``."""
     from gluon_convattn.train.checkpoint import meta_path_for, read_checkpoint
     from gluon_convattn.utils.params import load_parameters_checked
     path = os.path.expanduser(args.resume.strip())
@@ -167,11 +168,12 @@ def resume_state(args, net, logger):
     if ckpt is None or ckpt.params != path:
         logger.info('Resumed parameters from %s (no checkpoint record: starting at epoch %d '
                     'without trainer states)', path, args.start_epoch)
-        return args.start_epoch, 0., None
+        return args.start_epoch, 0., None, 0
     start = args.start_epoch or ckpt.epoch + 1
     logger.info('Resumed from %s: epoch %d, best mAP %.4f', path, start,
                 ckpt.meta.get('best_map', 0.))
-    return start, float(ckpt.meta.get('best_map', 0.)), ckpt.states
+    return start, float(ckpt.meta.get('best_map', 0.)), ckpt.states, \
+        int(ckpt.meta.get('num_update') or 0)
 
 
 def save_params(net, trainer, logger, best_map, current_map, epoch, args, num_update):
@@ -206,7 +208,7 @@ def save_params(net, trainer, logger, best_map, current_map, epoch, args, num_up
 
 
 def train(net, train_data, val_data, eval_metric, batch_size, ctx, args, logger, kv, hvd,
-          start_epoch, best, states):
+          start_epoch, best, states, num_update=0):
     """GluonCV's training pipeline."""
     from gluoncv.model_zoo.rcnn.faster_rcnn.data_parallel import ForwardBackwardTask
     from gluoncv.utils.metrics.rcnn import (RCNNAccMetric, RCNNL1LossMetric, RPNAccMetric,
@@ -245,7 +247,6 @@ def train(net, train_data, val_data, eval_metric, batch_size, ctx, args, logger,
     logger.info('Start training from [Epoch {}]'.format(start_epoch))
     best_map = [best]
     rank0 = hvd is None or hvd.rank() == 0
-    num_update = 0
     for epoch in range(start_epoch, args.epochs):
         rcnn_task = ForwardBackwardTask(net, trainer, rpn_cls_loss, rpn_box_loss, rcnn_cls_loss,
                                         rcnn_box_loss, mix_ratio=1.0, amp_enabled=args.amp)
@@ -315,7 +316,6 @@ def train(net, train_data, val_data, eval_metric, batch_size, ctx, args, logger,
 def main(argv=None):
     args = parse_args(argv)
     from gluon_convattn.train.logs import setup_logger
-    from gluon_convattn.utils.checks import check_context_dtype
     from gluon_convattn.utils.gluoncv_import import import_gluoncv
     from gluon_convattn.utils.seed import seed_everything
     gcv = import_gluoncv()
@@ -323,7 +323,9 @@ def main(argv=None):
     from gluon_convattn.data.coco_detection import PaddedTrainTransform
     seed_everything(args.seed)
     ctx = gpu_context(args.gpus)
-    check_context_dtype(ctx, 'float16' if args.amp else 'float32')
+    if args.amp and ctx[0].device_type == 'cpu':
+        raise ValueError("--amp trains in float16, which needs GPUs (MXNet has no float16 "
+                         "convolution on the CPU); drop --amp or pass --gpus 0,...")
     kv, rank, num_workers, hvd = make_kvstore(args, ctx)
     if hvd is not None:
         ctx = [mx.gpu(hvd.local_rank())] if ctx[0].device_type == 'gpu' else ctx
@@ -338,9 +340,9 @@ def main(argv=None):
     train_dataset, val_dataset, eval_metric = load_datasets(
         args, eval_prefix=args.save_prefix + '_eval')
     net = build_network(args, train_dataset.classes, ctx, len(ctx))
-    start_epoch, best_map, states = args.start_epoch, 0., None
+    start_epoch, best_map, states, num_update = args.start_epoch, 0., None, 0
     if args.resume.strip():
-        start_epoch, best_map, states = resume_state(args, net, logger)
+        start_epoch, best_map, states, num_update = resume_state(args, net, logger)
     else:
         for param in net.collect_params().values():
             if param._data is not None:
@@ -362,7 +364,7 @@ def main(argv=None):
         num_workers=args.num_workers)
     val_data = val_loader(net, val_dataset, len(ctx), args.num_workers)
     train(net, train_data, val_data, eval_metric, batch_size, ctx, args, logger, kv, hvd,
-          start_epoch, best_map, states)
+          start_epoch, best_map, states, num_update)
     return 0
 
 

@@ -61,7 +61,7 @@ def test_trains_resumes_and_evaluates(shapes, tmp_path, capsys, detection_script
               and f.endswith('.json')]
     assert len(second) == 1
     ckpt = read_checkpoint(str(tmp_path / 'run' / second[0]))
-    assert ckpt.epoch == 1 and ckpt.meta['num_update'] == 2
+    assert ckpt.epoch == 1 and ckpt.meta['num_update'] == 4     # 2 + 2 after resuming
     capsys.readouterr()
     evaluate = detection_scripts['eval_faster_rcnn']
     root, _, val_json = shapes
@@ -72,6 +72,12 @@ def test_trains_resumes_and_evaluates(shapes, tmp_path, capsys, detection_script
     out = capsys.readouterr().out
     value = float(out.split('bbox mAP@[0.50:0.95] = ')[1].split()[0])
     assert 0.0 <= value <= 100.0
+
+
+def test_amp_on_the_cpu_is_refused(shapes, tmp_path, detection_scripts):
+    with pytest.raises(ValueError, match='--amp trains in float16, which needs GPUs'):
+        detection_scripts['train_faster_rcnn'].main(
+            _data_args(shapes) + ['--amp', '--save-prefix', str(tmp_path) + os.sep])
 
 
 def _edit_json(shapes, tmp_path, edit):
