@@ -140,3 +140,17 @@ def test_bad_arguments_are_rejected(kwargs, match):
 def test_missing_pretrained_base_says_how_to_convert(tmp_path):
     with pytest.raises(FileNotFoundError, match='convert_weights.py --model atkernel_resnet50'):
         get_model(NAME, pretrained_base=True, root=str(tmp_path))
+
+
+def test_empty_rois_pool_to_zeros():
+    """MXNet 1.9's CPU RoIAlign aborts on an empty aligned RoI and leaves RoIs with batch index
+    -1 uninitialised; the detector pools neither way, so empty RoIs (w = x2 - x1 <= 0 for mmdet,
+    x2 - x1 + 1 <= 0 for GluonCV) give exact zeros and the others their level's features."""
+    feats = [mx.nd.ones((1, 2, 64 // s, 64 // s)) for s in (4, 8, 16, 32, 64)]
+    for mode, empty in (('mmdet', [[0, 5, 5, 5, 5], [0, 3, 8, 3, 20]]),
+                        ('gluoncv', [[0, 5, 5, 3, 3], [0, 3, 8, 1, 20]])):
+        net = get_model(NAME, classes=['a'], roi_align=mode)
+        rois = mx.nd.array(empty + [[0, 4, 4, 36, 36]])
+        pooled = net._pyramid_roi_feats(mx.nd, feats, rois, (7, 7), net._strides).asnumpy()
+        assert (pooled[:2] == 0).all(), mode
+        np.testing.assert_allclose(pooled[2], 1, rtol=1e-6)
