@@ -354,8 +354,10 @@ def main(argv=None):
         net.collect_params('.*batchnorm.*').setattr('dtype', 'float32')
         net.collect_params('.*normalizedperclassboxcenterencoder.*').setattr('dtype', 'float32')
     batch_size = args.batch_size // num_workers if hvd is not None else args.batch_size
+    aspect = train_dataset.get_im_aspect_ratio() if hasattr(
+        train_dataset, 'get_im_aspect_ratio') else [1.] * len(train_dataset)
     sampler = gcv.data.sampler.SplitSortedBucketSampler(
-        train_dataset.get_im_aspect_ratio(), batch_size, num_parts=num_workers,
+        aspect, batch_size, num_parts=num_workers,
         part_index=rank, shuffle=True)
     train_data = mx.gluon.data.DataLoader(
         train_dataset.transform(PaddedTrainTransform(net.short, net.max_size, net,

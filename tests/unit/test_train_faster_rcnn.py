@@ -166,7 +166,7 @@ LEARN_MIN_MAP = 10.0
 def test_detector_learns_the_shapes(tmp_path, detection_scripts):
     """48 training images of three coloured shapes (96x64 px), 6 epochs of 24 iterations on the
     CPU: COCO mAP@[.5:.95] on 16 held-out images far above chance (random boxes score ~0).
-    Measured: SLOW_FIGURES."""
+    Measured: mAP 17.9 (AP50 47.0) in 13.5 min on 2 shared cores."""
     root = str(tmp_path / 'data')
     train_json, val_json = write_coco_shapes(root, train=48, val=16, seed=1)
     prefix = str(tmp_path / 'run') + os.sep
