@@ -224,8 +224,7 @@ def build_detector(upstream, mmdet_root):
     """Upstream's detector: the config's backbone, FPN, RPN head, RoI extractor and box head."""
     import torch
     model = runpy.run_path(os.path.join(upstream, CONFIG))['model']
-    make_golden_atkernel.BACKBONE_FILE = BACKBONE_FILE
-    backbone_module = make_golden_atkernel.load_backbone_module(upstream)
+    backbone_module = make_golden_atkernel.load_backbone_module(upstream, BACKBONE_FILE)
     mm = load_mmdet(mmdet_root)
 
     def kwargs(cfg, *drop):
@@ -260,6 +259,14 @@ def build_detector(upstream, mmdet_root):
     return Detector(), model
 
 
+def mmdet_version(mmdet_root):
+    """``__version__`` from the checkout's ``mmdet/version.py`` (read, not imported)."""
+    import re
+    text = open(os.path.join(mmdet_root, 'mmdet', 'version.py')).read()
+    match = re.search(r"__version__ = '([^']+)'", text)
+    return match.group(1) if match else 'unknown'
+
+
 def parts(net):
     """Parameters per upstream part (frozen ones included, as upstream's count does)."""
     counts = {}
@@ -290,7 +297,7 @@ def make_fixture(upstream, mmdet_root, out):
         'upstream': golden_tool.provenance(
             'Koooko96/AT-kernel + open-mmlab/mmdetection 2.14', upstream,
             '%s model (backbone, neck, rpn_head, roi_head); mmdetection files %s'
-            % (CONFIG, sorted(MMDET_FILES.values())), mmdet=mmdet_root,
+            % (CONFIG, sorted(MMDET_FILES.values())), mmdet_version=mmdet_version(mmdet_root),
             stand_ins='mmcv RoIAlign -> numpy transcription of its CPU kernel; ConvModule -> '
                       'biased Conv2d; builders/registries -> no-ops',
             quirk_1='softmax= dropped from AT_kernel(...) calls',
