@@ -88,7 +88,9 @@ setup(
         # onnx: MXNet's exporter (mx.onnx, which uses onnx.mapping) and onnx.reference; 1.15.0
         # is the version tested with them and with numpy < 1.24
         "onnx": ["onnx==1.15.0", "protobuf>=3.20.2,<5"],
+        # COCO-format data and GluonCV's COCO metric (scripts/*_faster_rcnn.py)
+        "detection": ["pycocotools"],
         "test": ["pytest", "scikit-learn", "torch==2.13.0", NVRTC, "onnx==1.15.0",
-                 "protobuf>=3.20.2,<5"],
+                 "protobuf>=3.20.2,<5", "pycocotools"],
     },
 )

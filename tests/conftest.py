@@ -54,6 +54,13 @@ def eval_imagenet(load_script):
 
 
 @pytest.fixture(scope='module')
+def detection_scripts(load_script):
+    """The detection scripts as modules: ``detection_scripts['train_faster_rcnn'].main``."""
+    return {name: load_script(name) for name in ('train_faster_rcnn', 'eval_faster_rcnn',
+                                                 'demo_faster_rcnn', 'visualize_attention')}
+
+
+@pytest.fixture(scope='module')
 def records(tmp_path_factory):
     from gluon_convattn.train.toy import write_record_files
     return write_record_files(str(tmp_path_factory.mktemp('rec')), classes=3, per_class=8)

@@ -81,8 +81,9 @@ def _install_stubs():
         sys.modules['einops'] = einops
 
 
-def load_backbone_module(upstream):
-    """Import upstream's backbone file as ``_atkernel_upstream.backbones.resnet_ATkernel``."""
+def load_backbone_module(upstream, backbone_file=BACKBONE_FILE):
+    """Import upstream's backbone file (the mmcls one, or mmdetection's copy with
+    ``frozen_stages``) as ``_atkernel_upstream.backbones.resnet_ATkernel``."""
     _install_stubs()
     package = '_atkernel_upstream'
     registry = types.SimpleNamespace(register_module=lambda *a, **k: (lambda cls: cls))
@@ -93,7 +94,7 @@ def load_backbone_module(upstream):
         module.__dict__.update(attrs)
         sys.modules[name] = module
     name = package + '.backbones.resnet_ATkernel'
-    spec = importlib.util.spec_from_file_location(name, os.path.join(upstream, BACKBONE_FILE))
+    spec = importlib.util.spec_from_file_location(name, os.path.join(upstream, backbone_file))
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)

@@ -9,7 +9,9 @@ GroupNorm ``weight``/``bias`` become ``gamma``/``beta``.
 A bare backbone state dict (no prefixes, as saved from the backbone alone) converts as well.
 For a network built with ``features_only=True`` (no classifier), an mmcls checkpoint's
 ``head.fc.*`` keys are left out, which is how mmdetection initialises its backbone from an
-ImageNet checkpoint; every other key must still fit.
+ImageNet checkpoint; every other key must still fit. mmdetection's Faster R-CNN checkpoint
+(``backbone.``, ``neck.``, ``rpn_head.``, ``roi_head.bbox_head.``) is converted by
+:mod:`.atkernel_detection`.
 """
 import re
 
@@ -24,7 +26,13 @@ CLASSIFIER_PREFIX = 'head.fc.'
 
 @register_converter('AT-kernel')
 def convert_atkernel(state_dict, target_shapes, model_name):
-    """Map an AT-kernel state dict (numpy arrays) onto our parameter names; strict."""
+    """Map an AT-kernel state dict (numpy arrays) onto our parameter names; strict.
+
+    The detector (``faster_rcnn_fpn_atkernel_resnet50_coco``) is handed to
+    :func:`.atkernel_detection.convert_atkernel_detection`."""
+    from .atkernel_detection import convert_atkernel_detection, is_detector
+    if is_detector(target_shapes):
+        return convert_atkernel_detection(state_dict, target_shapes, model_name)
     has_classifier = any(name.startswith('fc.') for name in target_shapes)
     if not has_classifier:
         state_dict = {k: v for k, v in state_dict.items() if not k.startswith(CLASSIFIER_PREFIX)}

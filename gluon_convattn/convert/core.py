@@ -115,11 +115,18 @@ def convert_state_dict(model_name, state_dict, **model_kwargs):
     """
     from ..model_zoo import get_model, get_model_info
     from ..utils.params import param_shapes
+    import mxnet as mx
     info = get_model_info(model_name)
     net = get_model(info.name, **model_kwargs)
     size = info.input_size
     target = param_shapes(net, (1, 3, size, size))
-    return _converter_for(info.family)(state_dict, target, info.name)
+    # constants (GluonCV's anchors) are computed by the network, not learned upstream
+    constants = {k: p.value.asnumpy() for k, p in net._collect_params_with_prefix().items()
+                 if isinstance(p, mx.gluon.Constant)}
+    target = {k: v for k, v in target.items() if k not in constants}
+    converted = _converter_for(info.family)(state_dict, target, info.name)
+    converted.update(constants)
+    return converted
 
 
 def save_params(converted, dst, check=None):

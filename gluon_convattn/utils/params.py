@@ -112,14 +112,20 @@ def load_parameters_checked(net, filename, ctx=mx.cpu(), cast_dtype=False, sha25
     Raises FileNotFoundError when the file is missing, :class:`ChecksumError` when ``sha256``
     is given and the file's digest differs, ValueError when it is not an MXNet parameter file,
     and :class:`ParamsMismatchError` naming the first parameter that the file and the network
-    disagree on (a missing name, a shape, or an extra name unless ``ignore_extra``, which a
-    ``features_only`` network uses to skip the classifier). Shapes that the network leaves to
-    deferred initialization (a BatchNorm's channels, a Dense layer's inputs) are inferred from
-    ``input_shape`` first when it is given, so that every dimension is compared; without it,
-    unknown dimensions admit any size.
+    disagree on (a missing name, a shape, or an extra name unless ``ignore_extra``: True skips
+    every extra name, as a ``features_only`` network skips the classifier; a tuple of prefixes
+    skips the names starting with one of them, e.g. an ImageNet classifier's ``fc.`` loaded into
+    a detection backbone). Shapes that the network leaves to deferred initialization (a
+    BatchNorm's channels, a Dense layer's inputs) are inferred from ``input_shape`` first when
+    it is given, so that every dimension is compared; without it, unknown dimensions admit any
+    size.
     """
     filename = os.path.expanduser(os.fspath(filename))
     loaded = read_parameters(filename, sha256)
+    skips_some = ignore_extra is True
+    if not isinstance(ignore_extra, bool):
+        kept = {k: v for k, v in loaded.items() if not k.startswith(tuple(ignore_extra))}
+        skips_some, loaded, ignore_extra = len(kept) < len(loaded), kept, False
     if input_shape is not None:
         _ensure_shapes(net, input_shape)
     expected = net._collect_params_with_prefix()
@@ -139,5 +145,5 @@ def load_parameters_checked(net, filename, ctx=mx.cpu(), cast_dtype=False, sha25
             raise ParamsMismatchError(
                 'parameter %r: %s needs shape %s, %s holds %s' % (
                     name, type(net).__name__, want, filename, got))
-    net.load_parameters(filename, ctx=ctx, cast_dtype=cast_dtype, ignore_extra=ignore_extra)
+    net.load_parameters(filename, ctx=ctx, cast_dtype=cast_dtype, ignore_extra=skips_some)
     return net

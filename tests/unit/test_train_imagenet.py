@@ -51,7 +51,7 @@ def _params(path):
 # --------------------------------------------------------------- every registered model
 def _model_params():
     return [pytest.param(name, marks=() if name in FAST_MODELS else pytest.mark.slow)
-            for name in get_model_list()]
+            for name in get_model_list() if get_model_info(name).default_dataset != 'coco']
 
 
 def test_every_family_has_a_model_in_the_ci_budget():
