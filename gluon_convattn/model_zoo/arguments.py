@@ -5,6 +5,7 @@ network class, which may pass its own on to a base class (``KAResNet`` -> ``ResN
 ``HybridBlock``). :func:`accepted_arguments` follows that chain; :func:`check_arguments` refuses
 the others before anything is built, naming the model and what it takes.
 """
+import importlib
 import inspect
 
 __all__ = ['accepted_arguments', 'check_arguments', 'build']
@@ -27,12 +28,16 @@ def accepted_arguments(constructor, network=None):
     ----------
     constructor : callable
         A registered model function.
-    network : class, optional
-        The network class it builds; when ``constructor`` takes ``**kwargs``, the ``__init__``
-        parameters along ``network``'s base classes are added until one takes no
-        ``**kwargs``. A class lists the parameters its subclasses fill themselves (and callers
-        must not give) in an ``internal_arguments`` tuple.
+    network : class or str, optional
+        The network class it builds (or ``'module:Class'``, imported only when asked, for
+        networks whose module is costly to import); when ``constructor`` takes ``**kwargs``,
+        the ``__init__`` parameters along ``network``'s base classes are added until one takes
+        no ``**kwargs``. A class lists the parameters its subclasses fill themselves (and
+        callers must not give) in an ``internal_arguments`` tuple.
     """
+    if isinstance(network, str):
+        module, _, name = network.partition(':')
+        network = getattr(importlib.import_module(module), name)
     names, open_ended = _named(constructor)
     accepted, internal = set(names), set()
     if open_ended and network is not None:

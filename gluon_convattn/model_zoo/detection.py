@@ -35,7 +35,8 @@ CONFIGS = config_table(
 )
 
 
-@register_model(CONFIGS['faster_rcnn_fpn_atkernel_resnet50_coco'])
+@register_model(CONFIGS['faster_rcnn_fpn_atkernel_resnet50_coco'],
+                network='gluon_convattn.model_zoo.faster_rcnn:ATKernelFasterRCNN')
 def faster_rcnn_fpn_atkernel_resnet50_coco(classes=80, pretrained_base=False,
                                            ctx=mx.cpu(), root='~/.mxnet/models', anchors='mmdet',
                                            roi_align='mmdet', p6='pool', frozen_bn=True,

@@ -144,6 +144,8 @@ class ATKernelFasterRCNN(FasterRCNN):
 
     #: the smallest image side: the backbone's last stage (reduction 32) must be 2x2 for P6
     min_size = 64
+    #: FasterRCNN arguments this class fills itself (callers must not give them)
+    internal_arguments = ('backbone', 'features', 'top_features', 'box_features')
 
     def __init__(self, backbone, classes, anchors='mmdet', roi_align='mmdet', p6='pool',
                  frozen_bn=True, frozen_stages=1, **kwargs):
