@@ -211,3 +211,25 @@ def test_the_pytorch_baseline_is_gluoncv_resnet50_v1b_layer_for_layer():
     theirs = [tuple(v.shape) for k, v in resnet50().state_dict().items()
               if not k.endswith('num_batches_tracked')]
     assert sorted(ours.values()) == sorted(theirs)
+
+
+@pytest.mark.slow
+def test_the_command_line_runs_a_pair_and_both_memory_sides_in_their_own_processes(
+        fake_kaconv, tmp_path):
+    import subprocess
+    out = tmp_path / 'rows.json'
+    proc = subprocess.run(
+        [sys.executable, os.path.join(SCRIPTS, 'benchmark.py'), '--against-upstream',
+         fake_kaconv, '--case', 'karesnet50_l', '--image-size', '32', '--warmup', '1',
+         '--repeat', '1', '--json', str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stderr
+    [row] = json.loads(out.read_text())
+    assert row['name'] == 'karesnet50_l' and 'error' not in row
+    assert set(row['peak_mb']) == set(upstream.SIDES)
+    assert row['train_ratio'] == pytest.approx(row['train_ms']['upstream'] /
+                                               row['train_ms']['ours'])
+    assert row['memory_ratio'] == pytest.approx(row['peak_mb']['ours'] /
+                                                row['peak_mb']['upstream'])
+    assert '| karesnet50_l | %.2f |' % row['train_ratio'] in proc.stdout
+    assert 'geometric mean' in proc.stdout
