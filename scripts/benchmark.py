@@ -134,8 +134,7 @@ def against_upstream(args):
         timing = json_from_subprocess(base + ['--run-pair', name], env=os.environ)
         print(name, json.dumps(timing), file=sys.stderr, flush=True)
         if 'error' in timing:
-            family = 'baseline' if name == upstream.BASELINE else upstream.NETWORKS[name].family
-            rows.append(dict(name=name, family=family, error=timing['error']))
+            rows.append(dict(name=name, family=upstream.family(name), error=timing['error']))
             continue
         memory, memory_errors = {}, {}
         for side in upstream.SIDES:

@@ -19,14 +19,11 @@ import sys
 import time
 from collections import namedtuple
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), 'tools'))
+TOOLS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__)))), 'tools')
 
-import upstream_networks  # noqa: E402
-from upstream_networks import NETWORKS  # noqa: E402
-
-__all__ = ['Pair', 'BASELINE', 'SIDES', 'THREADS', 'BATCH', 'thread_environment', 'pair_for',
-           'network_names', 'alternate', 'run_pair', 'measure_memory', 'summarise',
+__all__ = ['Pair', 'BASELINE', 'SIDES', 'THREADS', 'BATCH', 'thread_environment', 'networks',
+           'family', 'check_checkouts', 'pair_for', 'network_names', 'alternate', 'run_pair', 'measure_memory', 'summarise',
            'format_upstream_table']
 
 SIDES = ('upstream', 'ours')
@@ -49,28 +46,41 @@ def thread_environment(env):
     return env
 
 
+def networks():
+    """``tools/upstream_networks.py``'s module, imported on first use: it imports mxnet, which
+    must come after :func:`thread_environment`."""
+    if TOOLS not in sys.path:
+        sys.path.insert(0, TOOLS)
+    import upstream_networks
+    return upstream_networks
+
+
+def family(name):
+    """The row's family: SAN, ACmix, KAConv, AT-kernel, or 'baseline'."""
+    return 'baseline' if name == BASELINE else networks().NETWORKS[name].family
+
+
 def network_names(patterns=()):
     """The rows to run: every upstream network, then the baseline; with ``patterns``, those
     whose name contains one of them (ValueError naming the choices when none does)."""
-    names = list(NETWORKS) + [BASELINE]
-    if patterns:
-        names = [n for n in names if any(p in n for p in patterns)]
-        if not names:
-            raise ValueError('--case %s matches no network; choose from %s' % (
-                ' '.join(patterns), ', '.join(list(NETWORKS) + [BASELINE])))
+    every = list(networks().NETWORKS) + [BASELINE]
+    names = [n for n in every if any(p in n for p in patterns)] if patterns else every
+    if not names:
+        raise ValueError('--case %s matches no network; choose from %s' % (
+            ' '.join(patterns), ', '.join(every)))
     return names
 
 
 def check_checkouts(root, names):
     """FileNotFoundError naming each repository the rows ``names`` need that ``root`` lacks,
     and how to fetch it (the baseline needs none)."""
-    names = [n for n in names if n in NETWORKS]
+    names = [n for n in names if n != BASELINE]
     if names:
-        upstream_networks.check_checkouts(root, names)
+        networks().check_checkouts(root, names)
 
 
 def pair_for(name, upstream_dir, size=None):
-    """The :class:`Pair` of ``name`` (a key of ``NETWORKS`` or ``BASELINE``); ``size``
+    """The :class:`Pair` of ``name`` (a network of :func:`networks` or ``BASELINE``); ``size``
     overrides its image side."""
     if name == BASELINE:
         def build_ours():
@@ -81,7 +91,7 @@ def pair_for(name, upstream_dir, size=None):
             from .torch_resnet50 import resnet50
             return resnet50()
         return Pair(name, 'baseline', size or 224, build_ours, build_upstream)
-    net = NETWORKS[name]
+    net = networks().NETWORKS[name]
 
     def build_ours():
         from gluon_convattn.model_zoo import get_model

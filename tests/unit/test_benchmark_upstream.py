@@ -201,6 +201,16 @@ def test_the_thread_environment_gives_mxnet_one_worker_of_two_openmp_threads():
                    'MXNET_CPU_WORKER_NTHREADS': '1'}
 
 
+def test_the_harness_imports_no_mxnet_so_the_thread_environment_can_come_first():
+    import subprocess
+    code = ('import sys; sys.path.insert(0, %r); import benchmark; '
+            'from benchmarks import upstream; print(sorted(m for m in ("mxnet", "torch") '
+            'if m in sys.modules))' % SCRIPTS)
+    out = subprocess.run([sys.executable, '-c', code], stdout=subprocess.PIPE, text=True,
+                         check=True).stdout
+    assert out.strip() == '[]'
+
+
 def test_the_pytorch_baseline_is_gluoncv_resnet50_v1b_layer_for_layer():
     pytest.importorskip('torch')
     from benchmarks.torch_resnet50 import resnet50
