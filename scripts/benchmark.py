@@ -7,9 +7,15 @@ Usage::
     python scripts/benchmark.py --suite ops --suite san --ctx gpu0
     python scripts/benchmark.py --list               # the case ids
     python scripts/benchmark.py --case san10 --repeat 3
+    python scripts/benchmark.py --against-upstream DIR   # beside the real upstream networks
 
 Each case runs in its own process (see ``gluon_convattn.utils.benchmark``); the table is
 Markdown. Suites live in ``scripts/benchmarks/<suite>.py`` and define ``CASES``.
+
+``--against-upstream DIR`` runs each network beside its upstream PyTorch original, built from the
+checkouts DIR/SAN, DIR/ACmix, DIR/KAConv and DIR/AT-kernel (fetch them yourself; they are never
+committed), plus a plain ResNet-50 baseline (``scripts/benchmarks/upstream.py`` says how).
+``--case`` then picks networks (san10, karesnet50_l, resnet50_v1b, ...).
 """
 import argparse
 import importlib
@@ -48,12 +54,31 @@ def main(argv=None):
     parser.add_argument('--case', action='append', default=[],
                         help='run only cases whose id contains this text (repeatable)')
     parser.add_argument('--ctx', default='cpu', help='cpu or gpuN')
-    parser.add_argument('--repeat', type=int, default=5, help='timed runs per case')
+    parser.add_argument('--repeat', type=int,
+                        help='timed runs per case (default 5; 4 with --against-upstream)')
     parser.add_argument('--warmup', type=int, default=2, help='untimed runs per case')
+    parser.add_argument('--against-upstream', metavar='DIR',
+                        help='time each network beside its upstream PyTorch network, built from '
+                             'the checkouts in DIR')
+    parser.add_argument('--image-size', type=int,
+                        help='with --against-upstream: run every network at this side instead of '
+                             'its own (a quick check, not the published figures)')
     parser.add_argument('--list', action='store_true', help='list the case ids and exit')
     parser.add_argument('--json', help='also write the rows to this JSON file')
     parser.add_argument('--run-case', help=argparse.SUPPRESS)
+    parser.add_argument('--run-pair', help=argparse.SUPPRESS)
+    parser.add_argument('--run-memory', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.against_upstream:
+        if args.suite or args.list or args.ctx != 'cpu':
+            parser.error('--against-upstream runs on the CPU and takes no --suite or --list')
+        from benchmarks.upstream import thread_environment
+        thread_environment(os.environ)       # before mxnet is imported, here and in children
+        try:
+            return against_upstream(args)
+        except (FileNotFoundError, ValueError) as err:
+            parser.error(str(err))
+    args.repeat = 5 if args.repeat is None else args.repeat
 
     from gluon_convattn.utils.benchmark import format_table, measure_in_subprocess, run_case
     suites = args.suite or list(SUITES)
@@ -79,6 +104,50 @@ def main(argv=None):
                          **result))
         print(cid, json.dumps(result), file=sys.stderr, flush=True)
     print(format_table(rows))
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(rows, f, indent=1)
+    return 0
+
+
+def against_upstream(args):
+    """``--against-upstream DIR``: each network pair in its own process (timing, sides
+    alternating), each side's memory in a fresh one; print the table."""
+    from benchmarks import upstream
+    repeat = 4 if args.repeat is None else args.repeat
+    if args.run_pair or args.run_memory:
+        name, _, side = (args.run_pair or args.run_memory).partition(':')
+        pair = upstream.pair_for(name, args.against_upstream, args.image_size)
+        result = (upstream.run_pair(pair, warmup=args.warmup, repeat=repeat) if args.run_pair
+                  else upstream.measure_memory(pair, side, steps=args.warmup + 1))
+        print(json.dumps(result))
+        return 0
+    names = upstream.network_names(args.case)
+    upstream.check_checkouts(args.against_upstream, names)
+    from gluon_convattn.utils.benchmark import json_from_subprocess
+    base = [sys.executable, os.path.abspath(__file__), '--against-upstream',
+            os.path.abspath(args.against_upstream), '--warmup', str(args.warmup),
+            '--repeat', str(repeat)] + (['--image-size', str(args.image_size)]
+                                        if args.image_size else [])
+    rows = []
+    for name in names:
+        timing = json_from_subprocess(base + ['--run-pair', name], env=os.environ)
+        print(name, json.dumps(timing), file=sys.stderr, flush=True)
+        if 'error' in timing:
+            rows.append(dict(name=name, family=upstream.family(name), error=timing['error']))
+            continue
+        memory, memory_errors = {}, {}
+        for side in upstream.SIDES:
+            result = json_from_subprocess(base + ['--run-memory', '%s:%s' % (name, side)],
+                                          env=os.environ)
+            print(name, side, json.dumps(result), file=sys.stderr, flush=True)
+            if 'peak_mb' in result:
+                memory[side] = result['peak_mb']
+            else:
+                memory_errors[side] = result.get('error')
+        rows.append(dict(upstream.summarise(timing, memory), **(
+            {'memory_error': memory_errors} if memory_errors else {})))
+    print(upstream.format_upstream_table(rows))
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(rows, f, indent=1)

@@ -53,11 +53,25 @@ def parse_args(doc, repo, files, fixtures, counts=None, argv=None):
     if counts is not None:
         parser.add_argument('--counts', action='store_true', help=counts)
     args = parser.parse_args(argv)
-    missing = [f for f in files if not os.path.isfile(os.path.join(args.upstream, f))]
-    if missing:
-        parser.error('%s is not a %s checkout (no %s)' % (args.upstream, repo,
-                                                          ', '.join(missing)))
+    try:
+        check_checkout(args.upstream, repo, files)
+    except FileNotFoundError as err:
+        parser.error(str(err))
     return args
+
+
+def check_checkout(path, repo, files):
+    """Raise FileNotFoundError unless ``path`` holds ``files``, as a checkout of ``repo`` does.
+
+    The message names the repository, what is missing and how to fetch it.
+    """
+    missing = [f for f in files if not os.path.isfile(os.path.join(path, f))]
+    if missing:
+        raise FileNotFoundError(
+            '%s is not a checkout of %s (%s); fetch it with '
+            '`git clone https://github.com/%s %s`' % (
+                path, repo, 'no such folder' if not os.path.isdir(path) else
+                'no ' + ', '.join(missing), repo, path))
 
 
 def upstream_commit(upstream):

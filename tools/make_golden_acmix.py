@@ -9,9 +9,9 @@ Usage::
 The script imports ``ResNet/ResNet_ImageNet.py`` (with ``ResNet/test_bottleneck.py``) and
 ``Swin-Transformer/models/swin_transformer_acmix.py`` from the checkout. Where timm or
 torchvision are not installed, it registers stand-ins for the few names upstream imports:
-``timm.models.layers.{DropPath, to_2tuple, trunc_normal_}`` (the networks run in eval mode,
-where DropPath is the identity) and ``torchvision.models.utils.load_state_dict_from_url``
-(imported, never called). Upstream's ``position()`` is told the device by the forward pass
+``timm.models.layers.{DropPath, to_2tuple, trunc_normal_}`` (DropPath as timm's: the identity
+in eval mode, whole samples dropped in training, which the upstream benchmark runs) and
+``torchvision.models.utils.load_state_dict_from_url`` (imported, never called). Upstream's ``position()`` is told the device by the forward pass
 (``x.is_cuda``), so the layers run on the CPU unchanged.
 
 Each network runs in eval mode and float64 with ``utils.golden.seeded_state_dict`` weights over
@@ -45,6 +45,9 @@ FIXTURES = {
                                31, [2, 3, 112, 112]),
 }
 INPUT_SEED = 2022
+REPO = 'LeapLabTHU/ACmix'
+UPSTREAM_FILES = ['ResNet/ResNet_ImageNet.py', 'ResNet/test_bottleneck.py',
+                  'Swin-Transformer/models/swin_transformer_acmix.py']
 
 
 def _install_stand_ins():
@@ -60,10 +63,12 @@ def _install_stand_ins():
                 super().__init__()
                 self.drop_prob = drop_prob
 
-            def forward(self, x):
-                if self.training and self.drop_prob > 0:
-                    raise RuntimeError('the DropPath stand-in runs in eval mode only')
-                return x
+            def forward(self, x):     # timm's drop_path: drop whole samples, rescale
+                if not self.training or self.drop_prob == 0:
+                    return x
+                keep = 1.0 - self.drop_prob
+                mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
+                return x * mask / keep
 
         layers.DropPath = DropPath
         layers.to_2tuple = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v, v)
@@ -75,7 +80,7 @@ def _install_stand_ins():
             sys.modules.setdefault(name, module)
     try:
         import torchvision.models.utils  # noqa: F401
-    except ImportError:
+    except ImportError:     # no torchvision, or one newer than 0.12 (no models.utils)
         utils = types.ModuleType('torchvision.models.utils')
 
         def load_state_dict_from_url(*args, **kwargs):
@@ -83,9 +88,9 @@ def _install_stand_ins():
 
         utils.load_state_dict_from_url = load_state_dict_from_url
         for name, module in (('torchvision', types.ModuleType('torchvision')),
-                             ('torchvision.models', types.ModuleType('torchvision.models')),
-                             ('torchvision.models.utils', utils)):
-            sys.modules[name] = module
+                             ('torchvision.models', types.ModuleType('torchvision.models'))):
+            sys.modules.setdefault(name, module)
+        sys.modules['torchvision.models.utils'] = utils
 
 
 def load_upstream(upstream):
@@ -122,7 +127,7 @@ def make_fixture(resnet, swin, torch, name, upstream, out):
              'Swin-Transformer/models/swin_transformer_acmix.py SwinTransformer_acmix')
     meta = {
         'model': model, 'kwargs': kwargs,
-        'upstream': golden_tool.provenance('LeapLabTHU/ACmix', upstream, entry,
+        'upstream': golden_tool.provenance(REPO, upstream, entry,
                                            torch=torch.__version__, dtype='float64',
                                            mode='eval'),
         'seed': seed, 'manifest': manifest, 'buffers': buffers, 'input_seed': INPUT_SEED,
@@ -133,9 +138,7 @@ def make_fixture(resnet, swin, torch, name, upstream, out):
 
 def main(argv=None):
     args = golden_tool.parse_args(
-        __doc__, 'LeapLabTHU/ACmix',
-        ['ResNet/ResNet_ImageNet.py', 'Swin-Transformer/models/swin_transformer_acmix.py'],
-        FIXTURES, argv=argv,
+        __doc__, REPO, UPSTREAM_FILES, FIXTURES, argv=argv,
         counts='print the trainable parameter counts of the five models and exit')
     resnet, swin = load_upstream(args.upstream)
     import torch

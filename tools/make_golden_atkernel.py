@@ -53,6 +53,8 @@ FIXTURES = {
                                             CONFIG_R26, {}, 33, [2, 3, 64, 64]),
 }
 INPUT_SEED = 2021
+REPO = 'Koooko96/AT-kernel'
+UPSTREAM_FILES = [BACKBONE_FILE, CONFIG_R50, CONFIG_R26]
 
 
 def _install_stubs():
@@ -149,7 +151,7 @@ def make_fixture(module, upstream, name, out):
     meta = {
         'model': model, 'kwargs': kwargs,
         'upstream': golden_tool.provenance(
-            'Koooko96/AT-kernel', upstream,
+            REPO, upstream,
             '%s ResNet_ATkernel(**%r) + GAP + Linear(%d, %d) as head.fc'
             % (BACKBONE_FILE, backbone, in_channels, classes),
             config=config, overrides=overrides,
@@ -163,7 +165,7 @@ def make_fixture(module, upstream, name, out):
 
 def main(argv=None):
     args = golden_tool.parse_args(
-        __doc__, 'Koooko96/AT-kernel', [BACKBONE_FILE], FIXTURES, argv=argv,
+        __doc__, REPO, UPSTREAM_FILES, FIXTURES, argv=argv,
         counts='print the trainable parameter counts of the fixtures\' networks')
     module = load_backbone_module(args.upstream)
     if args.counts:

@@ -28,6 +28,8 @@ DEPTHS = {'karesnet50_l': (50, 'L'), 'karesnet50_h': (50, 'H'),
 FIXTURES = {'karesnet50_l': 31, 'karesnet50_h': 32}     # name -> weight seed
 INPUT_SEED = 2022
 INPUT_SHAPE = [2, 3, 64, 64]
+REPO = 'dreamcontinue/KAConv'
+UPSTREAM_FILES = ['models/KAResNet.py']
 
 
 def load_upstream(upstream):
@@ -60,7 +62,7 @@ def make_fixture(module, torch, name, upstream, out):
     meta = {
         'model': name, 'kwargs': {},
         'upstream': golden_tool.provenance(
-            'dreamcontinue/KAConv', upstream,
+            REPO, upstream,
             'models/KAResNet.py ResNet(num_classes=1000, depth=%d)%s'
             % (depth, '' if ag == 'L' else ', AGL bound to AGH while built'),
             torch=torch.__version__, dtype='float64', mode='eval'),
@@ -72,7 +74,7 @@ def make_fixture(module, torch, name, upstream, out):
 
 def main(argv=None):
     args = golden_tool.parse_args(
-        __doc__, 'dreamcontinue/KAConv', ['models/KAResNet.py'], FIXTURES, argv=argv,
+        __doc__, REPO, UPSTREAM_FILES, FIXTURES, argv=argv,
         counts='print the trainable parameter counts of the four KAResNets and exit')
     import torch
     module = load_upstream(args.upstream)

@@ -34,6 +34,8 @@ CONFIGS = {
     'san19_patchwise': dict(sa_type=1, layers=[3, 3, 4, 6, 3]),
 }
 KERNELS = [3, 7, 7, 7, 7]
+REPO = 'hszhao/SAN'
+UPSTREAM_FILES = ['model/san.py']
 # name -> (weight seed, input scale). Patchwise attention weights are not normalised, so each
 # block is quadratic in its input: with seeded weights a unit-variance input overflows float32 by
 # stage 3, while a 0.1-scaled one keeps the logits in the thousands.
@@ -122,7 +124,7 @@ def make_fixture(san, torch, name, upstream, out):
     meta = {
         'model': name, 'kwargs': {},
         'upstream': golden_tool.provenance(
-            'hszhao/SAN', upstream,
+            REPO, upstream,
             'model/san.py san(sa_type=%d, layers=%s, kernels=%s, num_classes=1000)'
             % (cfg['sa_type'], cfg['layers'], KERNELS),
             operators='unfold definitions from lib/sa/functions test_* (CPU)',
@@ -135,7 +137,7 @@ def make_fixture(san, torch, name, upstream, out):
 
 def main(argv=None):
     args = golden_tool.parse_args(
-        __doc__, 'hszhao/SAN', ['model/san.py'], FIXTURES, argv=argv,
+        __doc__, REPO, UPSTREAM_FILES, FIXTURES, argv=argv,
         counts='print the trainable parameter counts of the six configs and exit')
     san, torch = load_upstream(args.upstream)
     if args.counts:

@@ -14,7 +14,7 @@ from collections import namedtuple
 import mxnet as mx
 
 __all__ = ['Case', 'run_case', 'measure_in_subprocess', 'format_table', 'forward_backward',
-           'hybridized_step', 'network_case']
+           'hybridized_step', 'network_case', 'json_from_subprocess', 'peak_rss_mb']
 
 Case = namedtuple('Case', ['suite', 'name', 'impl', 'shape', 'setup'])
 Case.__doc__ = """One benchmark row.
@@ -31,7 +31,8 @@ setup : callable
 
 
 def forward_backward(net, *inputs):
-    """A ``step`` that runs ``net`` forward and backward on ``inputs`` (grads attached)."""
+    """A ``step`` that runs ``net`` forward and backward on ``inputs`` (grads attached) and
+    returns the loss, the sum of the outputs."""
     for x in inputs:
         x.attach_grad()
 
@@ -42,6 +43,7 @@ def forward_backward(net, *inputs):
             loss = sum(o.sum() for o in outs)
         loss.backward()
         mx.nd.waitall()
+        return loss
     return step
 
 
@@ -90,7 +92,8 @@ def network_case(suite, model, batch, size, impl='ours', model_kwargs=None, labe
     return Case(suite, model, impl, label % (batch, size, size), setup)
 
 
-def _rss_mb():
+def peak_rss_mb():
+    """This process's peak resident memory so far (``ru_maxrss``), in MiB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
@@ -98,7 +101,7 @@ def run_case(case, ctx, repeat, warmup):
     """Time ``case`` in this process: median milliseconds per step and peak memory (MiB)."""
     step = case.setup(ctx)
     mx.nd.waitall()
-    base = _rss_mb()
+    base = peak_rss_mb()
     for _ in range(warmup):
         step()
     times = []
@@ -111,7 +114,7 @@ def run_case(case, ctx, repeat, warmup):
         free, total = mx.context.gpu_memory_info(ctx.device_id)
         peak = (total - free) / 2.0 ** 20
     else:
-        peak = _rss_mb() - base
+        peak = peak_rss_mb() - base
     return {'ms': times[len(times) // 2], 'peak_mb': peak}
 
 
@@ -119,8 +122,14 @@ def measure_in_subprocess(script, case_id, ctx, repeat, warmup, timeout=1800):
     """Run ``script --run-case case_id`` in a fresh interpreter and read back its JSON line."""
     cmd = [sys.executable, script, '--run-case', case_id, '--ctx', ctx,
            '--repeat', str(repeat), '--warmup', str(warmup)]
+    return json_from_subprocess(cmd, timeout=timeout)
+
+
+def json_from_subprocess(cmd, env=None, timeout=1800):
+    """Run ``cmd`` and return the last JSON object line of its output, or ``{'error': ...}``
+    with the last line of its standard error when it printed none."""
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          timeout=timeout)
+                          env=env, timeout=timeout)
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith('{'):
             return json.loads(line)

@@ -1,0 +1,245 @@
+"""``scripts/benchmark.py --against-upstream``: alternation, ratio arithmetic, the table, the
+checkout errors, and one pair run on a stand-in upstream checkout (a tiny fake network).
+
+Nothing here asserts a time: the clock is scripted where medians are checked.
+"""
+import json
+import os
+import sys
+import textwrap
+
+import pytest
+
+SCRIPTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), 'scripts')
+sys.path.insert(0, SCRIPTS)
+import benchmark  # noqa: E402
+from benchmarks import upstream  # noqa: E402
+
+# A stand-in for dreamcontinue/KAConv's models/KAResNet.py: the names the builder uses
+# (ResNet(num_classes, depth), AGL, AGH), around a network small enough for a unit test.
+FAKE_KARESNET = textwrap.dedent('''
+    import torch
+    from torch import nn
+
+
+    class AGL(nn.Module):
+        pass
+
+
+    class AGH(nn.Module):
+        pass
+
+
+    class ResNet(nn.Module):
+        def __init__(self, num_classes=1000, depth=50):
+            super().__init__()
+            self.built_with = (AGL.__name__, depth)
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+            self.bn = nn.BatchNorm2d(4)
+            self.fc = nn.Linear(4, num_classes)
+
+        def forward(self, x):
+            return self.fc(torch.relu(self.bn(self.conv(x))).mean((2, 3)))
+''')
+
+
+def scripted_clock(durations):
+    """A clock for ``alternate``: each step reads it twice and lasts the next duration (s)."""
+    def ticks():
+        now = 0.0
+        for d in durations:
+            yield now
+            now += d
+            yield now
+    it = ticks()
+    return lambda: next(it)
+
+
+def test_alternate_runs_the_sides_in_turn_and_takes_the_median_of_the_timed_rounds():
+    calls = []
+    steps = {'upstream': lambda: calls.append('upstream') or 'u',
+             'ours': lambda: calls.append('ours') or 'o'}
+    # two warm-up rounds far slower than the rest: they must not enter the medians
+    upstream_s = [9.0, 9.0, 0.004, 0.001, 0.003, 0.002]
+    ours_s = [9.0, 9.0, 0.001, 0.001, 0.001, 0.009]
+    clock = scripted_clock([d for pair in zip(upstream_s, ours_s) for d in pair])
+    ms, order, last = upstream.alternate(steps, warmup=2, repeat=4, clock=clock)
+    assert order == calls == ['upstream', 'ours'] * 6
+    assert ms['upstream'] == pytest.approx(2.5)
+    assert ms['ours'] == pytest.approx(1.0)
+    assert last == {'upstream': 'u', 'ours': 'o'}
+
+
+def timing(name, family, train, infer):
+    return dict(name=name, family=family, size=224, batch=2, finite={'upstream': True,
+                                                                    'ours': True},
+                train_ms=dict(zip(upstream.SIDES, train)),
+                infer_ms=dict(zip(upstream.SIDES, infer)))
+
+
+def test_ratios_are_upstream_over_ours_for_time_and_ours_over_upstream_for_memory():
+    row = upstream.summarise(timing('san10_pairwise', 'SAN', (300.0, 150.0), (40.0, 80.0)),
+                             {'upstream': 500.0, 'ours': 250.0})
+    assert row['train_ratio'] == pytest.approx(2.0)
+    assert row['infer_ratio'] == pytest.approx(0.5)
+    assert row['memory_ratio'] == pytest.approx(0.5)
+    assert upstream.summarise(timing('x', 'SAN', (1.0, 1.0), (1.0, 1.0)),
+                              {'ours': 1.0})['memory_ratio'] is None
+
+
+def test_table_has_each_network_the_baseline_and_the_geometric_mean_of_the_four_families():
+    rows = [
+        upstream.summarise(timing('resnet50_v1b', 'baseline', (100.0, 200.0), (10.0, 20.0)),
+                           {'upstream': 100.0, 'ours': 300.0}),
+        upstream.summarise(timing('san10_pairwise', 'SAN', (200.0, 100.0), (30.0, 10.0)),
+                           {'upstream': 400.0, 'ours': 100.0}),
+        upstream.summarise(timing('karesnet50_l', 'KAConv', (800.0, 100.0), (10.0, 30.0)),
+                           {'upstream': 100.0, 'ours': 400.0}),
+        dict(name='acmix_resnet26', family='ACmix', error='RuntimeError: boom'),
+    ]
+    lines = upstream.format_upstream_table(rows).splitlines()
+    assert lines[0].startswith('| network | training ratio | inference ratio (batch 1, eval) |')
+    body = [[cell.strip() for cell in line.strip('|').split('|')] for line in lines[2:]]
+    names = [cells[0] for cells in body]
+    assert names == ['san10_pairwise', 'karesnet50_l', 'acmix_resnet26',
+                     'resnet50_v1b (baseline)',
+                     'geometric mean (SAN, ACmix, KAConv, AT-kernel)']
+    assert body[0][1:7] == ['2.00', '3.00', '0.25', '200 / 100', '30 / 10', '400 / 100']
+    assert body[1][1:4] == ['8.00', '0.33', '4.00']
+    assert 'error: RuntimeError: boom' in lines[4]
+    assert body[3][1:4] == ['0.50', '0.50', '3.00']
+    # geometric means over san10 and karesnet50 only (not the baseline, not the error row)
+    assert body[4][1:4] == ['4.00', '1.00', '1.00']
+
+
+def test_a_non_finite_loss_is_flagged_in_the_table():
+    t = timing('san10_patchwise', 'SAN', (2.0, 1.0), (2.0, 1.0))
+    t['finite'] = {'upstream': True, 'ours': False}
+    table = upstream.format_upstream_table([upstream.summarise(t, {})])
+    assert 'san10_patchwise (non-finite loss: ours)' in table
+
+
+def test_case_picks_networks_and_a_case_matching_none_names_the_choices():
+    assert upstream.network_names(['san10']) == ['san10_pairwise', 'san10_patchwise']
+    assert upstream.network_names()[-1] == upstream.BASELINE
+    with pytest.raises(ValueError, match='matches no network.*karesnet50_l'):
+        upstream.network_names(['nothing'])
+
+
+def test_missing_or_incomplete_checkouts_name_the_repository_and_how_to_fetch_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match='no such folder.*hszhao/SAN as SAN'):
+        upstream.check_checkouts(str(tmp_path / 'absent'), ['san10_pairwise'])
+    (tmp_path / 'SAN').mkdir()
+    with pytest.raises(FileNotFoundError) as err:
+        upstream.check_checkouts(str(tmp_path), ['san10_pairwise', 'karesnet50_l'])
+    message = str(err.value)
+    assert 'not a checkout of hszhao/SAN (no model/san.py)' in message
+    assert 'git clone https://github.com/hszhao/SAN %s' % (tmp_path / 'SAN') in message
+    assert 'not a checkout of dreamcontinue/KAConv (no such folder)' in message
+    upstream.check_checkouts(str(tmp_path), [upstream.BASELINE])   # needs no checkout
+
+
+def test_the_command_line_reports_a_missing_checkout_as_a_usage_error(tmp_path, capsys,
+                                                                     monkeypatch):
+    for key in upstream.thread_environment({}):     # main() sets them; restore them after
+        monkeypatch.setenv(key, os.environ.get(key, '1'))
+    with pytest.raises(SystemExit) as code:
+        benchmark.main(['--against-upstream', str(tmp_path), '--case', 'atkernel'])
+    assert code.value.code == 2
+    err = capsys.readouterr().err
+    assert 'Koooko96/AT-kernel' in err and 'git clone' in err
+    with pytest.raises(SystemExit):
+        benchmark.main(['--against-upstream', str(tmp_path), '--suite', 'ops'])
+    assert 'takes no --suite' in capsys.readouterr().err
+
+
+@pytest.fixture
+def fake_kaconv(tmp_path):
+    models = tmp_path / 'KAConv' / 'models'
+    models.mkdir(parents=True)
+    (models / 'KAResNet.py').write_text(FAKE_KARESNET)
+    return str(tmp_path)
+
+
+def tiny_ours():
+    from mxnet.gluon import nn
+    net = nn.HybridSequential()
+    net.add(nn.Conv2D(4, 3, padding=1), nn.BatchNorm(), nn.Activation('relu'),
+            nn.GlobalAvgPool2D(), nn.Dense(1000))
+    return net
+
+
+def test_a_pair_runs_both_sides_in_turn_on_a_stand_in_checkout(fake_kaconv):
+    torch = pytest.importorskip('torch')
+    threads = torch.get_num_threads()
+    pair = upstream.pair_for('karesnet50_h', fake_kaconv, size=8)._replace(
+        build_ours=tiny_ours)
+    assert pair.build_upstream().built_with == ('AGH', 50)   # upstream's builder, from DIR
+    try:
+        result = upstream.run_pair(pair, batch=2, warmup=1, repeat=2)
+        memory = {side: upstream.measure_memory(pair, side, steps=1)['peak_mb']
+                  for side in upstream.SIDES}
+    finally:
+        torch.set_num_threads(threads)
+    assert result['order'] == ['upstream', 'ours'] * 3
+    assert result['finite'] == {'upstream': True, 'ours': True}
+    assert result['threads']['torch'] == upstream.THREADS
+    assert all(result[key][side] > 0 for key in ('train_ms', 'infer_ms')
+               for side in upstream.SIDES)
+    assert all(m >= 0 for m in memory.values())
+    row = upstream.summarise(json.loads(json.dumps(result)), memory)
+    assert row['train_ratio'] == pytest.approx(result['train_ms']['upstream'] /
+                                               result['train_ms']['ours'])
+    assert row['infer_ratio'] == pytest.approx(result['infer_ms']['upstream'] /
+                                               result['infer_ms']['ours'])
+
+
+def test_the_thread_environment_gives_mxnet_one_worker_of_two_openmp_threads():
+    env = upstream.thread_environment({'MXNET_CPU_WORKER_NTHREADS': '4'})
+    assert env == {'OMP_NUM_THREADS': '2', 'MKL_NUM_THREADS': '2',
+                   'MXNET_CPU_WORKER_NTHREADS': '1'}
+
+
+def test_the_harness_imports_no_mxnet_so_the_thread_environment_can_come_first():
+    import subprocess
+    code = ('import sys; sys.path.insert(0, %r); import benchmark; '
+            'from benchmarks import upstream; print(sorted(m for m in ("mxnet", "torch") '
+            'if m in sys.modules))' % SCRIPTS)
+    out = subprocess.run([sys.executable, '-c', code], stdout=subprocess.PIPE, text=True,
+                         check=True).stdout
+    assert out.strip() == '[]'
+
+
+def test_the_pytorch_baseline_is_gluoncv_resnet50_v1b_layer_for_layer():
+    pytest.importorskip('torch')
+    from benchmarks.torch_resnet50 import resnet50
+    from gluon_convattn.utils.gluoncv_import import import_gluoncv
+    from gluon_convattn.utils.params import param_shapes
+    ours = param_shapes(import_gluoncv().model_zoo.get_model(upstream.BASELINE),
+                        (1, 3, 32, 32))
+    theirs = [tuple(v.shape) for k, v in resnet50().state_dict().items()
+              if not k.endswith('num_batches_tracked')]
+    assert sorted(ours.values()) == sorted(theirs)
+
+
+@pytest.mark.slow
+def test_the_command_line_runs_a_pair_and_both_memory_sides_in_their_own_processes(
+        fake_kaconv, tmp_path):
+    import subprocess
+    out = tmp_path / 'rows.json'
+    proc = subprocess.run(
+        [sys.executable, os.path.join(SCRIPTS, 'benchmark.py'), '--against-upstream',
+         fake_kaconv, '--case', 'karesnet50_l', '--image-size', '32', '--warmup', '1',
+         '--repeat', '1', '--json', str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stderr
+    [row] = json.loads(out.read_text())
+    assert row['name'] == 'karesnet50_l' and 'error' not in row
+    assert set(row['peak_mb']) == set(upstream.SIDES)
+    assert row['train_ratio'] == pytest.approx(row['train_ms']['upstream'] /
+                                               row['train_ms']['ours'])
+    assert row['memory_ratio'] == pytest.approx(row['peak_mb']['ours'] /
+                                                row['peak_mb']['upstream'])
+    assert '| karesnet50_l | %.2f |' % row['train_ratio'] in proc.stdout
+    assert 'geometric mean' in proc.stdout
