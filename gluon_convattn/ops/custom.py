@@ -13,15 +13,16 @@ A kernel graph run where no launcher serves its device or dtype (the CPU kernels
 float16 on the CPU) computes the composite operators inside the CustomOp instead, forward and
 backward, with the same values.
 
-Every input passes through ``tile(x, reps=(1,))`` on its way into the CustomOp, and so does its
-output on the way out, so that its output gradient arrives plain too (:func:`apply`).
-MXNet hands a CustomOp its inputs by asking for their data, and for an array MKL-DNN keeps in a
-blocked layout (convolution, batch-norm and pooling outputs) that reorders the array's memory
-in place, while other operators of the threaded engine may be reading it: wrong numbers or a
-crash, on the CPU only, and never under ``NaiveEngine``. ``tile`` has no MKL-DNN implementation
-and never runs in place, so MXNet reads a blocked input through a copy of its own and writes a
-new, plain array. (An in-place operator such as ``x + 0`` is not enough: a hybridized graph may
-run it in the input's memory and write the result back in the blocked layout.)
+Every input passes through ``SwapAxis(x, 0, 0)`` (a plain copy) on its way into the CustomOp,
+and so does its output on the way out, so that its output gradient arrives plain too
+(:func:`apply`). MXNet hands a CustomOp its inputs by asking for their data, and for an array
+MKL-DNN keeps in a blocked layout (convolution, batch-norm and pooling outputs) that reorders
+the array's memory in place, while other operators of the threaded engine may be reading it:
+wrong numbers or a crash, on the CPU only, and never under ``NaiveEngine``. ``SwapAxis`` has no
+MKL-DNN implementation and never runs in place, so MXNet reads a blocked input through a copy
+of its own and writes a new, plain array. (An in-place operator such as ``x + 0`` is not
+enough: a hybridized graph may run it in the input's memory and write the result back in the
+blocked layout; ``tile`` works, but its backward is a slow reduction.)
 
 The kernels themselves never form the unfolded (N, C, k*k, H*W) window taps, forward or
 backward; the only k*k tensors are the operators' own k*k inputs and outputs (the attention
@@ -125,7 +126,7 @@ def _plain_layout(F, x):
     """``x`` as a new array in plain layout, for the CPU (see the module docstring)."""
     if F is mx.nd and x.context.device_type != 'cpu':
         return x
-    return F.tile(x, reps=(1,))
+    return F.SwapAxis(x, dim1=0, dim2=0)
 
 
 def _check_shapes(name, shapes, win, groups):

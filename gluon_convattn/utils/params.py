@@ -1,14 +1,14 @@
 """Parameter counting, checked parameter loading and file checksums."""
-import hashlib
 import os
 
 import mxnet as mx
 import numpy as np
 
 from .checks import first_line
+from .files import sha256_file
 
 __all__ = ['count_params', 'param_shapes', 'read_parameters', 'load_parameters_checked',
-           'ParamsMismatchError', 'ChecksumError', 'file_sha256', 'check_sha256']
+           'ParamsMismatchError', 'ChecksumError', 'check_sha256']
 
 
 class ParamsMismatchError(ValueError):
@@ -19,19 +19,10 @@ class ChecksumError(ValueError):
     """A file's sha256 is not the one recorded for it."""
 
 
-def file_sha256(path, chunk=1 << 20):
-    """Hex sha256 digest of the file at ``path``."""
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(chunk), b''):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def check_sha256(path, expected):
     """Raise :class:`ChecksumError` naming ``path`` and both digests unless the file's sha256
     is ``expected``."""
-    got = file_sha256(path)
+    got = sha256_file(path)
     if got != expected.lower():
         raise ChecksumError('%s has sha256 %s, but its record expects %s: the file is corrupt or '
                             'was replaced; reinstall gluon_convattn (or restore the file) to get '

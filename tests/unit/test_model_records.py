@@ -5,7 +5,7 @@ import pytest
 
 from gluon_convattn.model_zoo import get_model, get_model_info, get_model_list, model_zoo
 from gluon_convattn.model_zoo.configs import ModelConfig, Weights, config_table
-from gluon_convattn.utils.params import file_sha256
+from gluon_convattn.utils.files import sha256_file
 from tools import model_table
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -46,7 +46,7 @@ def test_every_shipped_weights_file_matches_its_record():
     assert ('cifar_resnet20_v2_atac', 'digits') in [(n, w.tag) for n, w in shipped]
     for name, weights in shipped:
         path = os.path.join(model_zoo.weights_dir(), weights.file)
-        assert file_sha256(path) == weights.sha256, (name, weights.tag)
+        assert sha256_file(path) == weights.sha256, (name, weights.tag)
         if weights.log:
             assert os.path.isfile(os.path.join(model_zoo.weights_dir(), weights.log))
 

@@ -11,7 +11,8 @@ from gluon_convattn.model_zoo import get_model, get_model_info, get_model_list, 
 from gluon_convattn.model_zoo.atac import CIFARResNetV2ATAC
 from gluon_convattn.model_zoo.configs import ModelConfig, Weights
 from gluon_convattn.utils import ParamsMismatchError
-from gluon_convattn.utils.params import ChecksumError, file_sha256
+from gluon_convattn.utils.files import sha256_file
+from gluon_convattn.utils.params import ChecksumError
 
 ATAC = ['cifar_resnet110_v2_atac', 'cifar_resnet20_v2_atac', 'cifar_resnet56_v2_atac',
         'resnet50_v1b_atac']
@@ -99,7 +100,7 @@ def tagged_model(tmp_path, monkeypatch):
     """A temporary model ``tagged_resnet20`` whose record ships ``weights-v1.params`` (tag
     'mytag') from ``tmp_path``; returns (the file, the network saved in it)."""
     path, saved = _saved(tmp_path, 'weights-v1.params')
-    weights = Weights(tag='mytag', file='weights-v1.params', sha256=file_sha256(path),
+    weights = Weights(tag='mytag', file='weights-v1.params', sha256=sha256_file(path),
                       source='test', classes=10)
     config = ModelConfig('tagged_resnet20', family='ATAC', faithful_to='test', input_size=32,
                          weights=(weights,))
@@ -121,7 +122,7 @@ def test_pretrained_tag_loads_the_records_file(tagged_model):
 
 def test_a_corrupted_shipped_file_is_refused_naming_both_hashes(tagged_model):
     path, _ = tagged_model
-    expected = file_sha256(path)
+    expected = sha256_file(path)
     with open(path, 'r+b') as f:        # same size, one byte changed
         f.seek(os.path.getsize(path) // 2)
         byte = f.read(1)
@@ -130,7 +131,7 @@ def test_a_corrupted_shipped_file_is_refused_naming_both_hashes(tagged_model):
     with pytest.raises(ChecksumError) as err:
         get_model('tagged_resnet20', pretrained='mytag')
     message = str(err.value)
-    assert path in message and expected in message and file_sha256(path) in message
+    assert path in message and expected in message and sha256_file(path) in message
 
 
 def test_corrupt_params_file_is_named(tmp_path):
@@ -174,7 +175,7 @@ def _digits():
 
 def test_shipped_digits_checkpoint_matches_its_record():
     weights = _digits()
-    assert file_sha256(os.path.join(model_zoo.weights_dir(), weights.file)) == weights.sha256
+    assert sha256_file(os.path.join(model_zoo.weights_dir(), weights.file)) == weights.sha256
     assert os.path.isfile(os.path.join(model_zoo.weights_dir(), weights.log))
 
 
