@@ -160,7 +160,7 @@ class ACmix(HybridBlock):
         pe = self.conv_p(position_grid(F, x))                      # (1, head_dim, H, W)
         keys = F.broadcast_sub(k, F.tile(pe, reps=(1, self.head, 1, 1)))
         logits = ops.local_dot(F, q * self.scale, keys, groups=self.head, **self._window())
-        weights = F.softmax(logits, axis=2)                         # (N, head, k*k, L)
+        weights = ops.tap_softmax(F, logits)                        # (N, head, k*k, L)
         # aggregation gives channel c the weights of head c % head: interleave the heads
         by_dim = v.reshape((0, -4, self.head, -1, -2)).transpose((0, 2, 1, 3, 4))
         out = ops.aggregation(F, by_dim.reshape((0, -3, -2)), weights, **self._window())

@@ -112,7 +112,7 @@ class SAM(HybridBlock):
         position = ops.subtraction(F, self.conv_p(position_grid(F, x)), impl=self.impl, **win)
         position = F.broadcast_like(position, relation, lhs_axes=(0,), rhs_axes=(0,))
         logits = self.conv_w(F.concat(relation, position, dim=1))
-        return F.softmax(logits, axis=2)
+        return ops.tap_softmax(F, logits)
 
     def _patchwise_weights(self, F, x1, x2):
         if self.stride != 1:

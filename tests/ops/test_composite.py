@@ -159,3 +159,20 @@ def test_environment_variable_selects_implementation(monkeypatch):
     monkeypatch.setenv(ops.ENV_VAR, 'gpu')
     with pytest.raises(ValueError, match='GLUON_CONVATTN_OPS'):
         graph()
+
+
+def test_tap_softmax_equals_softmax_over_axis_2_with_gradients():
+    logits = mx.nd.array(np.random.RandomState(5).randn(2, 3, 9, 7))
+    head = mx.nd.array(np.random.RandomState(6).randn(2, 3, 9, 7))
+    grads = []
+    for f in (lambda x: ops.tap_softmax(mx.nd, x), lambda x: mx.nd.softmax(x, axis=2)):
+        x = logits.copy()
+        x.attach_grad()
+        with mx.autograd.record():
+            out = f(x)
+            loss = (out * head).sum()
+        loss.backward()
+        grads.append((out.asnumpy(), x.grad.asnumpy()))
+    np.testing.assert_allclose(grads[0][0], grads[1][0], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(grads[0][1], grads[1][1], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(grads[0][0].sum(axis=2), 1, rtol=1e-6)
