@@ -13,7 +13,8 @@ from mxnet.gluon.block import HybridBlock
 from mxnet.gluon.nn import BatchNorm
 
 from ..nn.acmix import ACmix
-from ..nn.swin import PatchEmbed, SwinStage
+from ..nn.swin import SwinStage
+from ..nn.transformer import PatchEmbed, stochastic_depth_rates
 from ..utils.checks import check_image_batch, check_positive_int
 from .model_zoo import register_model
 from .resnet_trunk import Bottleneck, ResNetTrunk
@@ -176,7 +177,7 @@ class SwinTransformerACmix(HybridBlock):
                              % (img_size, patch_size * 2 ** (stages - 1)))
         self.img_size, self.in_channels = img_size, in_channels
         self.min_size = img_size
-        rates = [drop_path_rate * i / max(sum(depths) - 1, 1) for i in range(sum(depths))]
+        rates = stochastic_depth_rates(drop_path_rate, sum(depths))
         block_kwargs = dict(mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, qk_scale=qk_scale,
                             drop=drop_rate, attn_drop=attn_drop_rate)
         with self.name_scope():

@@ -7,8 +7,9 @@ import pytest
 from gluon_convattn.convert.acmix import swin_attention_mask, swin_relative_position_index
 from gluon_convattn.model_zoo import get_model, get_model_info
 from gluon_convattn.nn import ACmix
-from gluon_convattn.nn.swin import (DropPath, cyclic_shift, relative_position_index,
-                                    shifted_window_mask, window_partition, window_reverse)
+from gluon_convattn.nn.swin import (cyclic_shift, relative_position_index, shifted_window_mask,
+                                    window_partition, window_reverse)
+from gluon_convattn.nn.transformer import DropPath
 
 NARROW_SWIN = dict(img_size=56, embed_dim=16, depths=[2, 2], num_heads=[1, 2])
 
