@@ -15,7 +15,7 @@ from mxnet.gluon.nn import BatchNorm
 from ..nn.acmix import ACmix
 from ..nn.swin import SwinStage
 from ..nn.transformer import PatchEmbed, stochastic_depth_rates
-from ..utils.checks import check_image_batch, check_positive_int
+from ..utils.checks import check_fixed_image_batch, check_positive_int
 from .model_zoo import register_model
 from .resnet_trunk import Bottleneck, ResNetTrunk
 
@@ -197,14 +197,7 @@ class SwinTransformerACmix(HybridBlock):
             self.head = nn.Dense(classes, in_units=self.num_features)
 
     def forward(self, x, *args):
-        check_image_batch(x, 'ACmix-Swin', self.img_size, channels=self.in_channels,
-                          works='%dx%d' % (self.img_size, self.img_size))
-        if isinstance(x, mx.nd.NDArray) and tuple(x.shape[2:]) != (self.img_size, self.img_size):
-            raise ValueError('ACmix-Swin was built for %dx%d inputs (its windows and masks '
-                             'are fixed at construction), got %dx%d; resize the input or build '
-                             'the model with img_size=%d'
-                             % (self.img_size, self.img_size, x.shape[2], x.shape[3],
-                                x.shape[2]))
+        check_fixed_image_batch(x, 'ACmix-Swin', self.img_size, channels=self.in_channels)
         return super(SwinTransformerACmix, self).forward(x, *args)
 
     def hybrid_forward(self, F, x):
