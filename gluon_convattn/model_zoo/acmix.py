@@ -1,4 +1,6 @@
-"""ACmix networks (LeapLabTHU/ACmix): ACmix-ResNet-26/38/50 and ACmix-Swin-T/S.
+"""ACmix networks (LeapLabTHU/ACmix): ACmix-ResNet-26/38/50 and ACmix-Swin-T/S from the
+released code, and the seed table's rows without code, ACmix on SAN-10/15/19 (patchwise) and on
+PVT-T/S (our reading in ``docs/acmix.md``).
 
 * ``ResNet/ResNet_ImageNet.py``: torchvision's ResNet-50 layout whose bottlenecks have an
   :class:`~gluon_convattn.nn.ACmix` layer as their middle layer (k_att 7, head 4, k_conv 3;
@@ -13,14 +15,18 @@ from mxnet.gluon.block import HybridBlock
 from mxnet.gluon.nn import BatchNorm
 
 from ..nn.acmix import ACmix
+from ..nn.acmix_san import ACmixSAM
 from ..nn.swin import SwinStage
 from ..nn.transformer import PatchEmbed, stochastic_depth_rates
 from ..utils.checks import check_fixed_image_batch, check_positive_int
 from .model_zoo import register_model
+from .pvt import PVT_SMALL, PVT_TINY, build_pvt, pvt_faithful
 from .resnet_trunk import Bottleneck, ResNetTrunk
+from .san import KERNELS, SAN, min_input_size
 
 __all__ = ['ACmixResNet', 'SwinTransformerACmix', 'resnet_min_size', 'acmix_resnet26',
-           'acmix_resnet38', 'acmix_resnet50', 'acmix_swin_tiny', 'acmix_swin_small']
+           'acmix_resnet38', 'acmix_resnet50', 'acmix_swin_tiny', 'acmix_swin_small',
+           'acmix_san10', 'acmix_san15', 'acmix_san19', 'acmix_pvt_tiny', 'acmix_pvt_small']
 
 _STEM_STRIDE, _STRIDED_STAGES = 4, 3
 
@@ -232,3 +238,58 @@ def acmix_swin_small(classes=1000, **kwargs):
     """ACmix-Swin-S (50.3M parameters; 83.5% top-1 in the paper). Keyword arguments override
     the configuration (e.g. ``img_size``)."""
     return _swin([2, 2, 18, 2], 0.3, classes, kwargs)
+
+
+_PAPER_ONLY = 'ACmix seed table (%s), no released code; reading in docs/acmix.md: '
+
+
+def _san(layers, classes, kwargs):
+    return SAN(1, layers, KERNELS, classes=classes, sam_class=ACmixSAM, **kwargs)
+
+
+def _san_faithful(layers, seed):
+    return (_PAPER_ONLY % seed + 'hszhao/SAN model/san.py san(sa_type=1, layers=%s, kernels=%s) '
+            'with ACmix\'s convolution path in every SAM' % (layers, list(KERNELS)))
+
+
+_SAN10, _SAN15, _SAN19 = [2, 1, 2, 4, 1], [3, 2, 3, 5, 2], [3, 3, 4, 6, 3]
+_SAN_MIN = min_input_size(KERNELS)
+
+
+@register_model('acmix_san10', family='ACmix', input_size=224, min_size=_SAN_MIN,
+                faithful_to=_san_faithful(_SAN10, 'SAN-10 12.1M'))
+def acmix_san10(classes=1000, **kwargs):
+    """ACmix on SAN-10 patchwise (seed table: 12.1M parameters, 1.9G FLOPs, 77.6% top-1).
+    Keyword arguments go to :class:`~gluon_convattn.model_zoo.san.SAN`."""
+    return _san(_SAN10, classes, kwargs)
+
+
+@register_model('acmix_san15', family='ACmix', input_size=224, min_size=_SAN_MIN,
+                faithful_to=_san_faithful(_SAN15, 'SAN-15 16.6M'))
+def acmix_san15(classes=1000, **kwargs):
+    """ACmix on SAN-15 patchwise (seed table: 16.6M parameters, 2.7G FLOPs, 78.4% top-1)."""
+    return _san(_SAN15, classes, kwargs)
+
+
+@register_model('acmix_san19', family='ACmix', input_size=224, min_size=_SAN_MIN,
+                faithful_to=_san_faithful(_SAN19, 'SAN-19 21.2M'))
+def acmix_san19(classes=1000, **kwargs):
+    """ACmix on SAN-19 patchwise (seed table: 21.2M parameters, 3.4G FLOPs, 78.7% top-1)."""
+    return _san(_SAN19, classes, kwargs)
+
+
+@register_model('acmix_pvt_tiny', family='ACmix', input_size=224, min_size=224,
+                faithful_to=_PAPER_ONLY % 'PVT-T 13M' + pvt_faithful(PVT_TINY)
+                + ' with ACmix\'s convolution path in every attention')
+def acmix_pvt_tiny(classes=1000, **kwargs):
+    """ACmix on PVT-Tiny (seed table: 13M parameters, 2.0G FLOPs, 78.0% top-1). Keyword
+    arguments override the configuration (e.g. ``img_size``)."""
+    return build_pvt(PVT_TINY, classes, kwargs, acmix=True)
+
+
+@register_model('acmix_pvt_small', family='ACmix', input_size=224, min_size=224,
+                faithful_to=_PAPER_ONLY % 'PVT-S 25M' + pvt_faithful(PVT_SMALL)
+                + ' with ACmix\'s convolution path in every attention')
+def acmix_pvt_small(classes=1000, **kwargs):
+    """ACmix on PVT-Small (seed table: 25M parameters, 3.9G FLOPs, 81.7% top-1)."""
+    return build_pvt(PVT_SMALL, classes, kwargs, acmix=True)

@@ -1,5 +1,5 @@
 """Pyramid Vision Transformer v1 (whai362/PVT ``classification/pvt.py``): PVT-Tiny and
-PVT-Small, and ACmix on them (ACmix seed table, no released code; ``docs/acmix.md``).
+PVT-Small (ACmix on them is registered in :mod:`.acmix`).
 
 Four stages, each a patch embedding (4x4 patches, then 2x2), a learned position embedding,
 and PVT blocks with spatial-reduction attention (reductions 8, 4, 2, 1); the last stage also
@@ -15,8 +15,8 @@ from ..utils.checks import check_fixed_image_batch, check_int_list, check_positi
 from .features import check_out_indices, stage_feature_info
 from .model_zoo import register_model
 
-__all__ = ['PyramidVisionTransformer', 'pvt_tiny', 'pvt_small', 'acmix_pvt_tiny',
-           'acmix_pvt_small']
+__all__ = ['PyramidVisionTransformer', 'PVT_TINY', 'PVT_SMALL', 'pvt_faithful', 'build_pvt',
+           'pvt_tiny', 'pvt_small']
 
 
 class PyramidVisionTransformer(HybridBlock):
@@ -135,51 +135,35 @@ class PyramidVisionTransformer(HybridBlock):
         return self.head(cls)
 
 
-_TINY = dict(depths=[2, 2, 2, 2])
-_SMALL = dict(depths=[3, 4, 6, 3])
+PVT_TINY = dict(depths=[2, 2, 2, 2])
+PVT_SMALL = dict(depths=[3, 4, 6, 3])
 
 
-def _faithful(depths, acmix):
-    base = ('whai362/PVT classification/pvt.py pvt_%s (embed [64,128,320,512], heads '
+def pvt_faithful(config):
+    """The upstream entry point a PVT configuration reproduces."""
+    return ('whai362/PVT classification/pvt.py pvt_%s (embed [64,128,320,512], heads '
             '[1,2,5,8], mlp [8,8,4,4], depths %s, sr [8,4,2,1])'
-            % ('tiny' if depths == _TINY['depths'] else 'small', depths))
-    if not acmix:
-        return base
-    return ('ACmix seed table (%s); no released code: ACmix convolution path in every '
-            'attention of %s, reading in docs/acmix.md'
-            % ('PVT-T 13M' if depths == _TINY['depths'] else 'PVT-S 25M', base))
+            % ('tiny' if config == PVT_TINY else 'small', config['depths']))
 
 
-def _pvt(config, acmix, classes, kwargs):
+def build_pvt(config, classes, kwargs, acmix=False):
+    """A :class:`PyramidVisionTransformer` of ``config`` with ``acmix``, updated by the
+    caller's keyword arguments ``kwargs``."""
     options = dict(config, acmix=acmix)
     options.update(kwargs)
     return PyramidVisionTransformer(classes=classes, **options)
 
 
-@register_model('pvt_tiny', family='PVT', faithful_to=_faithful(_TINY['depths'], False),
+@register_model('pvt_tiny', family='PVT', faithful_to=pvt_faithful(PVT_TINY),
                 input_size=224, min_size=224)
 def pvt_tiny(classes=1000, **kwargs):
     """PVT-Tiny (13.2M parameters; 75.1% top-1 in the paper). Keyword arguments override the
     configuration (e.g. ``img_size``)."""
-    return _pvt(_TINY, False, classes, kwargs)
+    return build_pvt(PVT_TINY, classes, kwargs)
 
 
-@register_model('pvt_small', family='PVT', faithful_to=_faithful(_SMALL['depths'], False),
+@register_model('pvt_small', family='PVT', faithful_to=pvt_faithful(PVT_SMALL),
                 input_size=224, min_size=224)
 def pvt_small(classes=1000, **kwargs):
     """PVT-Small (24.5M parameters; 79.8% top-1 in the paper)."""
-    return _pvt(_SMALL, False, classes, kwargs)
-
-
-@register_model('acmix_pvt_tiny', family='ACmix', faithful_to=_faithful(_TINY['depths'], True),
-                input_size=224, min_size=224)
-def acmix_pvt_tiny(classes=1000, **kwargs):
-    """ACmix on PVT-Tiny (seed table: 13M parameters, 2.0G FLOPs, 78.0% top-1)."""
-    return _pvt(_TINY, True, classes, kwargs)
-
-
-@register_model('acmix_pvt_small', family='ACmix',
-                faithful_to=_faithful(_SMALL['depths'], True), input_size=224, min_size=224)
-def acmix_pvt_small(classes=1000, **kwargs):
-    """ACmix on PVT-Small (seed table: 25M parameters, 3.9G FLOPs, 81.7% top-1)."""
-    return _pvt(_SMALL, True, classes, kwargs)
+    return build_pvt(PVT_SMALL, classes, kwargs)

@@ -5,6 +5,7 @@ from mxnet.gluon.block import HybridBlock
 from ..nn.san import SA_TYPES, SANBottleneck
 from ..utils.checks import (check_choice, check_image_batch, check_int_list, check_odd,
                             check_positive_int)
+from .features import check_out_indices, stage_feature_info
 from .model_zoo import register_model
 
 __all__ = ['SAN', 'san10_pairwise', 'san10_patchwise', 'san15_pairwise', 'san15_patchwise',
@@ -42,12 +43,22 @@ class SAN(HybridBlock):
         Channels sharing one attention weight map.
     impl : str or None
         Operator implementation, see :func:`gluon_convattn.ops.resolve_impl`.
+    sam_class : class, optional
+        The attention module of every bottleneck (SAN's ``SAM`` when None; ACmix's
+        :class:`~gluon_convattn.nn.acmix_san.ACmixSAM` for ``acmix_san*``).
+    features_only : bool, default False
+        Return the outputs of the stages in ``out_indices`` as a list of (N, C, H, W) arrays
+        instead of logits (no pooling and classifier); see :attr:`feature_info`.
+    out_indices : tuple of int, default (0, 1, 2, 3)
+        Feature stages ``layer1``..``layer4`` (reductions 4, 8, 16, 32); ``layer0`` at
+        reduction 2 counts as the stem, as a ResNet's stem does.
 
     Inputs: (N, 3, H, W) with H, W >= :attr:`min_size` (128 for the released kernels).
     """
 
     def __init__(self, sa_type, layers, kernels=KERNELS, classes=1000, base_channels=64,
-                 share_planes=8, impl=None, **kwargs):
+                 share_planes=8, impl=None, sam_class=None, features_only=False,
+                 out_indices=(0, 1, 2, 3), **kwargs):
         super(SAN, self).__init__(**kwargs)
         check_choice(sa_type, tuple(SA_TYPES), 'sa_type')
         layers = check_int_list(layers, STAGES, 'layers (one per stage)', minimum=0)
@@ -63,8 +74,13 @@ class SAN(HybridBlock):
                              'base_channels // 4 attention channels)'
                              % (base_channels, 4 * share_planes))
         self.min_size = min_input_size(kernels)
+        self.features_only = features_only
+        self.out_indices = check_out_indices(out_indices, STAGES - 1)
         self._label = 'SAN (%s, layers %s)' % (SA_TYPES[sa_type], layers)
         widths = [base_channels] + [base_channels * 4 * 2 ** i for i in range(STAGES - 1)]
+        self.feature_info = stage_feature_info(
+            widths[1:], [2 ** (i + 2) for i in range(STAGES - 1)],
+            ['layer%d' % (i + 1) for i in range(STAGES - 1)], self.out_indices)
         with self.name_scope():
             self.conv_in = nn.Conv2D(base_channels, 1, use_bias=False, in_channels=3)
             self.bn_in = nn.BatchNorm(in_channels=base_channels)
@@ -78,11 +94,13 @@ class SAN(HybridBlock):
                 with stage.name_scope():
                     for _ in range(blocks):
                         stage.add(SANBottleneck(sa_type, planes, share_planes=share_planes,
-                                                kernel_size=k, impl=impl))
+                                                kernel_size=k, impl=impl,
+                                                sam_class=sam_class))
                 setattr(self, 'layer%d' % i, stage)
                 in_channels = planes
-            self.avgpool = nn.GlobalAvgPool2D()
-            self.fc = nn.Dense(classes, in_units=in_channels)
+            if not features_only:
+                self.avgpool = nn.GlobalAvgPool2D()
+                self.fc = nn.Dense(classes, in_units=in_channels)
 
     def forward(self, x, *args):
         check_image_batch(x, self._label, self.min_size, works='224x224')
@@ -90,11 +108,15 @@ class SAN(HybridBlock):
 
     def hybrid_forward(self, F, x):
         x = F.relu(self.bn_in(self.conv_in(x)))
+        features = []
         for i in range(STAGES):
             x = self.pool(x)
             x = getattr(self, 'conv%d' % i)(x)
             x = getattr(self, 'layer%d' % i)(x)
             x = F.relu(getattr(self, 'bn%d' % i)(x))
+            features.append(x)
+        if self.features_only:
+            return [features[i + 1] for i in self.out_indices]
         return self.fc(F.flatten(self.avgpool(x)))
 
 
