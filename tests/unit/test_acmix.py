@@ -51,6 +51,17 @@ def acmix_reference(p, x, head, k_att, k_conv, stride, dilation=1):
     out_att = (att[:, :, None] * taps_v.reshape(n, head, hd, -1, ho, wo)).sum(3)
     out_att = out_att.reshape(n, c, ho, wo)
 
+    out_conv = shift_conv_reference(p, q, k, v, head, k_conv, stride)
+    return p['rate1'] * out_att + p['rate2'] * out_conv
+
+
+def shift_conv_reference(p, q, k, v, head, k_conv, stride=1):
+    """ACmix's convolution path written out: ``fc`` mixes the 3 * head maps of q, k, v (each
+    (n, c, h, w), ``head`` blocks of c // head channels), ``dep_conv`` shifts and sums into
+    its output channels."""
+    n, c, h, w = q.shape
+    out = p['dep_conv.weight'].shape[0]
+    hd = c // head
     taps = k_conv * k_conv
     qkv = np.concatenate([t.reshape(n, head, hd, h * w) for t in (q, k, v)], 1)
     mixed = np.einsum('ti,nidl->ntdl', p['fc.weight'][:, :, 0, 0], qkv)
@@ -58,10 +69,11 @@ def acmix_reference(p, x, head, k_att, k_conv, stride, dilation=1):
         mixed += p['fc.bias'].reshape(1, -1, 1, 1)
     grouped = mixed.transpose(0, 2, 1, 3).reshape(n, hd, taps, h, w)
     cols = _windows(grouped.reshape(n, hd * taps, h, w), k_conv, stride, 1, k_conv // 2,
-                    'constant').reshape(n, hd, taps, taps, ho, wo)     # (n, g, in, tap, ho, wo)
-    weight = p['dep_conv.weight'].reshape(hd, c // hd, taps, taps)       # (g, out, in, tap)
-    out_conv = np.einsum('goit,ngithw->ngohw', weight, cols).reshape(n, c, ho, wo)
-    return p['rate1'] * out_att + p['rate2'] * out_conv
+                    'constant')
+    ho, wo = cols.shape[3:]
+    cols = cols.reshape(n, hd, taps, taps, ho, wo)                      # (n, g, in, tap, ho, wo)
+    weight = p['dep_conv.weight'].reshape(hd, out // hd, taps, taps)     # (g, out, in, tap)
+    return np.einsum('goit,ngithw->ngohw', weight, cols).reshape(n, out, ho, wo)
 
 
 def _randomize(block, rs):
