@@ -30,8 +30,13 @@ def image_to_tokens(x):
 
 
 def tokens_to_image(x, height, width):
-    """(B, H * W, C) -> (B, C, H, W)."""
-    return x.transpose((0, 2, 1)).reshape((0, 0, height, width))
+    """(B, H * W, C) -> (B, C, H, W).
+
+    Reshaped to (B, H, W, C) before the transpose: the other order (transpose (0, 2, 1), then
+    reshape) makes MXNet 1.9's oneDNN backward of a following convolution fail in hybridized
+    graphs ("could not create a primitive descriptor for a reorder primitive").
+    """
+    return x.reshape((0, height, width, -1)).transpose((0, 3, 1, 2))
 
 
 class DropPath(HybridBlock):
