@@ -27,7 +27,7 @@ from .. import ops
 from ..utils.checks import check_choice, check_odd, check_positive_int
 from .position import position_grid
 
-__all__ = ['ACmix', 'ShiftKernel']
+__all__ = ['ACmix', 'ShiftKernel', 'shift_conv_layers', 'shift_conv', 'mix_paths']
 
 
 @mx.init.register
@@ -72,6 +72,14 @@ def shift_conv(F, fc, dep_conv, qkv, like, like_begin=2):
     image = F.reshape_like(per_group, like, lhs_begin=2, lhs_end=3, rhs_begin=like_begin,
                            rhs_end=like_begin + 2)
     return dep_conv(image)
+
+
+def mix_paths(F, rate1, rate2, attention, convolution, ndim=4):
+    """``rate1 * attention + rate2 * convolution`` for the (1,)-shaped rates and two
+    ``ndim``-dimensional outputs."""
+    shape = (1,) * ndim
+    return (F.broadcast_mul(rate1.reshape(shape), attention)
+            + F.broadcast_mul(rate2.reshape(shape), convolution))
 
 
 class ACmix(HybridBlock):
@@ -171,7 +179,5 @@ class ACmix(HybridBlock):
 
     def hybrid_forward(self, F, x, rate1, rate2):
         q, k, v = self.conv1(x), self.conv2(x), self.conv3(x)
-        out_att = self._attention(F, x, q, k, v)
-        out_conv = self._convolution(F, q, k, v)
-        return (F.broadcast_mul(rate1.reshape((1, 1, 1, 1)), out_att)
-                + F.broadcast_mul(rate2.reshape((1, 1, 1, 1)), out_conv))
+        return mix_paths(F, rate1, rate2, self._attention(F, x, q, k, v),
+                         self._convolution(F, q, k, v))

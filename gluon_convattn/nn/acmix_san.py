@@ -15,7 +15,7 @@ head of ``rel_planes`` channels. ``dep_conv`` turns the ``k_conv**2`` mixed maps
 import mxnet as mx
 from mxnet.gluon import nn
 
-from .acmix import shift_conv, shift_conv_layers
+from .acmix import mix_paths, shift_conv, shift_conv_layers
 from .san import SAM
 
 __all__ = ['ACmixSAM']
@@ -55,7 +55,5 @@ class ACmixSAM(SAM):
 
     def hybrid_forward(self, F, x, rate1, rate2):
         x1, x2, x3 = self.conv1(x), self.conv2(x), self.conv3(x)
-        out_att = self._attend(F, x, x1, x2, x3)
-        out_conv = self._convolution(F, x1, x2, x3)
-        return (F.broadcast_mul(rate1.reshape((1, 1, 1, 1)), out_att)
-                + F.broadcast_mul(rate2.reshape((1, 1, 1, 1)), out_conv))
+        return mix_paths(F, rate1, rate2, self._attend(F, x, x1, x2, x3),
+                         self._convolution(F, x1, x2, x3))

@@ -13,7 +13,7 @@ import mxnet as mx
 from mxnet.gluon import nn
 from mxnet.gluon.block import HybridBlock
 
-from .acmix import shift_conv, shift_conv_layers
+from .acmix import mix_paths, shift_conv, shift_conv_layers
 from .transformer import DropPath, Mlp, image_to_tokens, token_dense, tokens_to_image
 
 __all__ = ['SpatialReductionAttention', 'PVTBlock', 'LAYER_NORM_EPS']
@@ -137,8 +137,7 @@ class SpatialReductionAttention(HybridBlock):
         q, kv = self.q(x), self._keys_values(x)
         out = self._attention(F, q, kv)
         if self.acmix:
-            out = (F.broadcast_mul(rate1.reshape((1, 1, 1)), out)
-                   + F.broadcast_mul(rate2.reshape((1, 1, 1)), self._convolution(F, q, kv)))
+            out = mix_paths(F, rate1, rate2, out, self._convolution(F, q, kv), ndim=3)
         return self.proj_drop(out)
 
 

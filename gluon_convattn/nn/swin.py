@@ -16,7 +16,7 @@ from mxnet.gluon import nn
 from mxnet.gluon.block import HybridBlock
 
 from ..utils.checks import check_positive_int
-from .acmix import shift_conv, shift_conv_layers
+from .acmix import mix_paths, shift_conv, shift_conv_layers
 from .transformer import DropPath, Mlp, token_dense
 
 __all__ = ['PatchMerging', 'WindowAttentionACmix', 'SwinBlockACmix', 'SwinStage',
@@ -169,10 +169,8 @@ class WindowAttentionACmix(HybridBlock):
 
     def hybrid_forward(self, F, x, relative_position_bias_table, rate1, rate2):
         qkv = self.qkv(x)                                            # (B, H, W, 3C)
-        out_att = self._attention(F, qkv, relative_position_bias_table)
-        out_conv = self._convolution(F, qkv)
-        out = (F.broadcast_mul(rate1.reshape((1, 1, 1, 1)), out_att)
-               + F.broadcast_mul(rate2.reshape((1, 1, 1, 1)), out_conv))
+        out = mix_paths(F, rate1, rate2, self._attention(F, qkv, relative_position_bias_table),
+                        self._convolution(F, qkv))
         return self.proj_drop(out)
 
 

@@ -10,6 +10,7 @@ from gluon_convattn.nn import ACmix
 from gluon_convattn.nn.swin import (cyclic_shift, relative_position_index, shifted_window_mask,
                                     window_partition, window_reverse)
 from gluon_convattn.nn.transformer import DropPath
+from net_checks import assert_export_round_trip, outputs_and_grads
 
 NARROW_SWIN = dict(img_size=56, embed_dim=16, depths=[2, 2], num_heads=[1, 2])
 
@@ -120,19 +121,11 @@ def test_acmix_initialisation_is_shift_kernels_and_half_rates():
 def test_acmix_backward_reaches_every_parameter():
     layer = ACmix(4, 8, 5, 2, 3, stride=2)
     layer.initialize(mx.init.Normal(0.5))
-    x = mx.nd.random.normal(shape=(2, 4, 6, 6))
-    grads = []
-    for hybridize in (False, True):
-        if hybridize:
-            layer.hybridize()
-        with mx.autograd.record():
-            loss = (layer(x) ** 2).sum()
-        loss.backward()
-        grads.append({k: p.grad().asnumpy().copy()
-                      for k, p in layer._collect_params_with_prefix().items()})
-    for name, grad in grads[0].items():
+    (_, grads), (_, grads_hybrid) = outputs_and_grads(
+        layer, mx.nd.random.normal(shape=(2, 4, 6, 6)))
+    for name, grad in grads.items():
         assert np.isfinite(grad).all() and np.abs(grad).max() > 0, name
-        np.testing.assert_allclose(grads[1][name], grad, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(grads_hybrid[name], grad, rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.parametrize('kwargs,match', [
@@ -251,22 +244,12 @@ def test_swin_export_and_training_step(tmp_path):
     loss.backward()
     grad = net.layers[0].blocks[1].attn.relative_position_bias_table.grad().asnumpy()
     assert np.isfinite(grad).all() and np.abs(grad).max() > 0
-    expected = net(x).asnumpy()                  # inference: DropPath is the identity
-    prefix = str(tmp_path / 'swin')
-    net.export(prefix)
-    loaded = mx.gluon.SymbolBlock.imports(prefix + '-symbol.json', ['data'],
-                                          prefix + '-0000.params')
-    np.testing.assert_allclose(loaded(x).asnumpy(), expected, rtol=1e-5, atol=1e-5)
+    # inference: DropPath is the identity
+    assert_export_round_trip(net, x, str(tmp_path / 'swin'), atol=1e-5)
 
 
 def test_acmix_layer_exports(tmp_path):
     layer = ACmix(4, 8, 5, 2, 3, stride=2)
     layer.initialize(mx.init.Normal(0.5))
-    layer.hybridize()
-    x = mx.nd.random.normal(shape=(1, 4, 8, 8))
-    expected = layer(x).asnumpy()
-    prefix = str(tmp_path / 'acmix')
-    layer.export(prefix)
-    loaded = mx.gluon.SymbolBlock.imports(prefix + '-symbol.json', ['data'],
-                                          prefix + '-0000.params')
-    np.testing.assert_allclose(loaded(x).asnumpy(), expected, rtol=1e-5, atol=1e-6)
+    assert_export_round_trip(layer, mx.nd.random.normal(shape=(1, 4, 8, 8)),
+                             str(tmp_path / 'acmix'))

@@ -13,6 +13,7 @@ from gluon_convattn.nn.acmix_san import ACmixSAM
 from gluon_convattn.nn.san import SAM
 from gluon_convattn.utils import count_params
 from gluon_convattn.utils.flops import count_macs
+from net_checks import assert_export_round_trip, outputs_and_grads
 from test_acmix import _conv1x1, shift_conv_reference
 
 # ACmix seed table (LeapLabTHU/ACmix README): parameters and FLOPs at 224 px.
@@ -111,24 +112,13 @@ def test_flops_meet_the_seed_table_larger_models(name):
 def test_san_network_backward_reaches_every_parameter_and_hybridizes():
     net = get_model('acmix_san10', classes=4, **NARROW_SAN)
     net.initialize(mx.init.Xavier())
-    x = mx.nd.random.normal(shape=(2, 3, 128, 128))
-    outputs, grads = [], []
-    for hybridize in (False, True):
-        if hybridize:
-            net.hybridize()
-        with mx.autograd.record():
-            out = net(x)
-            loss = (out ** 2).sum()
-        loss.backward()
-        outputs.append(out.asnumpy())
-        grads.append({k: p.grad().asnumpy().copy() for k, p in
-                      net._collect_params_with_prefix().items() if p.grad_req != 'null'})
-    assert outputs[0].shape == (2, 4)
-    np.testing.assert_allclose(outputs[1], outputs[0], rtol=1e-4, atol=1e-5)
+    runs = outputs_and_grads(net, mx.nd.random.normal(shape=(2, 3, 128, 128)))
+    assert runs[0][0].shape == (2, 4)
+    np.testing.assert_allclose(runs[1][0], runs[0][0], rtol=1e-4, atol=1e-5)
     # (imperative and hybridized gradients differ by up to ~2% here, as for san10_patchwise:
     # BatchNorm over a batch of 2 at 4x4 in the last stage amplifies float32 round-off)
-    for graph in grads:
-        for key, grad in graph.items():
+    for _, grads in runs:
+        for key, grad in grads.items():
             assert np.isfinite(grad).all() and np.abs(grad).max() > 0, key
 
 
@@ -152,11 +142,5 @@ def test_san_features_only_rejects_bad_indices():
 def test_san_export_round_trip(tmp_path):
     net = get_model('acmix_san10', classes=3, **NARROW_SAN)
     net.initialize(mx.init.Xavier())
-    net.hybridize()
-    x = mx.nd.random.normal(shape=(1, 3, 128, 128))
-    expected = net(x).asnumpy()
-    prefix = str(tmp_path / 'acmix_san10')
-    net.export(prefix)
-    loaded = mx.gluon.SymbolBlock.imports(prefix + '-symbol.json', ['data'],
-                                          prefix + '-0000.params')
-    np.testing.assert_allclose(loaded(x).asnumpy(), expected, rtol=1e-5, atol=1e-5)
+    assert_export_round_trip(net, mx.nd.random.normal(shape=(1, 3, 128, 128)),
+                             str(tmp_path / 'acmix_san10'), atol=1e-5)

@@ -7,6 +7,7 @@ import pytest
 
 from gluon_convattn.model_zoo import get_model
 from gluon_convattn.nn.pvt import SpatialReductionAttention
+from net_checks import assert_export_round_trip, outputs_and_grads
 from test_acmix import shift_conv_reference
 
 NARROW = dict(img_size=64, embed_dims=[8, 16, 24, 32], num_heads=[1, 2, 3, 4],
@@ -98,24 +99,14 @@ _LAST_CONV_PATH = ('block4.0.attn.fc.', 'block4.0.attn.dep_conv.', 'block4.0.att
 def test_network_backward_reaches_every_parameter_and_hybridizes(name):
     net = get_model(name, classes=5, drop_path_rate=0.0, **NARROW)
     net.initialize(mx.init.Normal(0.2))
-    x = mx.nd.random.normal(shape=(2, 3, 64, 64))
-    outputs, grads = [], []
-    for hybridize in (False, True):
-        if hybridize:
-            net.hybridize()
-        with mx.autograd.record():
-            out = net(x)
-            loss = (out ** 2).sum()
-        loss.backward()
-        outputs.append(out.asnumpy())
-        grads.append({k: p.grad().asnumpy().copy()
-                      for k, p in net._collect_params_with_prefix().items()})
-    assert outputs[0].shape == (2, 5)
-    np.testing.assert_allclose(outputs[1], outputs[0], rtol=1e-5, atol=1e-5)
-    for key, grad in grads[0].items():
+    (out, grads), (out_hybrid, grads_hybrid) = outputs_and_grads(
+        net, mx.nd.random.normal(shape=(2, 3, 64, 64)))
+    assert out.shape == (2, 5)
+    np.testing.assert_allclose(out_hybrid, out, rtol=1e-5, atol=1e-5)
+    for key, grad in grads.items():
         assert np.isfinite(grad).all(), key
         assert (np.abs(grad).max() == 0) == key.startswith(_LAST_CONV_PATH), key
-        np.testing.assert_allclose(grads[1][key], grad, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(grads_hybrid[key], grad, rtol=1e-4, atol=1e-6)
 
 
 def test_features_backward_reaches_every_parameter():
@@ -207,11 +198,5 @@ def test_network_checks_the_construction_size():
 def test_export_round_trip(tmp_path):
     net = get_model('acmix_pvt_tiny', classes=4, **NARROW)
     net.initialize(mx.init.Normal(0.2))
-    net.hybridize()
-    x = mx.nd.random.normal(shape=(2, 3, 64, 64))
-    expected = net(x).asnumpy()
-    prefix = str(tmp_path / 'acmix_pvt')
-    net.export(prefix)
-    loaded = mx.gluon.SymbolBlock.imports(prefix + '-symbol.json', ['data'],
-                                          prefix + '-0000.params')
-    np.testing.assert_allclose(loaded(x).asnumpy(), expected, rtol=1e-5, atol=1e-5)
+    assert_export_round_trip(net, mx.nd.random.normal(shape=(2, 3, 64, 64)),
+                             str(tmp_path / 'acmix_pvt'), atol=1e-5)
