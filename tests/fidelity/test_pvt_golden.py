@@ -8,7 +8,6 @@ and loaded strictly; our float32 logits must match within 1e-4 relative error.
 """
 import os
 
-import mxnet as mx
 import numpy as np
 import pytest
 
@@ -18,6 +17,7 @@ from gluon_convattn.model_zoo import get_model
 from gluon_convattn.utils import count_params
 from gluon_convattn.utils.golden import (load_fixture, relative_error, seeded_input,
                                          seeded_state_dict)
+from golden_checks import run_converted
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fixtures')
 
@@ -43,20 +43,11 @@ def golden(request, tmp_path_factory):
     return meta, expected, path, seeded_input(meta['input_shape'], meta['input_seed'])
 
 
-def _run(meta, path, x, hybridize=False, dtype='float32'):
-    net = get_model(meta['model'], pretrained=path, **meta['kwargs'])
-    if dtype != 'float32':
-        net.cast(dtype)
-    if hybridize:
-        net.hybridize()
-    return net(mx.nd.array(x, dtype=dtype)).asnumpy()
-
-
 @pytest.mark.parametrize('hybridize', [False, True], ids=['imperative', 'hybridized'])
 def test_logits_match_upstream(golden, hybridize):
     meta, expected, path, x = golden
     assert np.isfinite(expected).all()
-    err = relative_error(_run(meta, path, x, hybridize), expected)
+    err = relative_error(run_converted(meta, path, x, hybridize), expected)
     assert err <= meta['rtol'], '%s %s: relative error %.3g' % (meta['model'], meta['kwargs'],
                                                                 err)
 
@@ -64,7 +55,7 @@ def test_logits_match_upstream(golden, hybridize):
 def test_logits_match_upstream_float64(golden):
     """In float64 the only difference left is the fixture's float32 storage (~1e-7)."""
     meta, expected, path, x = golden
-    assert relative_error(_run(meta, path, x, dtype='float64'), expected) <= 1e-6
+    assert relative_error(run_converted(meta, path, x, dtype='float64'), expected) <= 1e-6
 
 
 def test_converter_refuses_missing_extra_and_misshapen_weights():
@@ -93,4 +84,4 @@ def test_released_checkpoint_layout_converts(tmp_path):
     torch.save({'model': state, 'epoch': 299}, src)
     convert_checkpoint(meta['model'], src, dst, **meta['kwargs'])
     x = seeded_input(meta['input_shape'], meta['input_seed'])
-    assert relative_error(_run(meta, dst, x), expected) <= meta['rtol']
+    assert relative_error(run_converted(meta, dst, x), expected) <= meta['rtol']
