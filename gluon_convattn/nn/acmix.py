@@ -61,14 +61,18 @@ def shift_conv_layers(heads, head_dim, channels, kernel_size=3, stride=1, fc_bia
     return fc, dep_conv
 
 
-def shift_conv(F, fc, dep_conv, qkv, like, like_begin=2):
+def shift_conv(F, fc, dep_conv, qkv, like, like_begin=2, grid=None):
     """Run the convolution path on ``qkv`` (B, 3 * heads, head_dim, H*W).
 
-    ``like`` is any tensor whose axes ``like_begin, like_begin + 1`` are H and W. Returns
-    ``dep_conv``'s output (B, channels, Ho, Wo).
+    ``like`` is any tensor whose axes ``like_begin, like_begin + 1`` are H and W; when the
+    caller knows them at construction it passes ``grid=(H, W)`` instead (``like`` is then
+    unused), which keeps every reshape static (ONNX-exportable). Returns ``dep_conv``'s output
+    (B, channels, Ho, Wo).
     """
-    mixed = fc(qkv)                                             # (B, k*k, head_dim, H*W)
-    per_group = mixed.transpose((0, 2, 1, 3)).reshape((0, -3, -2))  # (B, head_dim*k*k, H*W)
+    mixed = fc(qkv).transpose((0, 2, 1, 3))                    # (B, head_dim, k*k, H*W)
+    if grid is not None:
+        return dep_conv(mixed.reshape((0, -1, grid[0], grid[1])))
+    per_group = mixed.reshape((0, dep_conv._in_channels, -1))   # (B, head_dim*k*k, H*W)
     image = F.reshape_like(per_group, like, lhs_begin=2, lhs_end=3, rhs_begin=like_begin,
                            rhs_end=like_begin + 2)
     return dep_conv(image)

@@ -50,7 +50,7 @@ class ACmixSAM(SAM):
                                                        stride)
 
     def _convolution(self, F, x1, x2, x3):
-        maps = [t.reshape((0, -4, 1, -1, -3)) for t in (x1, x2, self.conv_v(x3))]
+        maps = [t.reshape((0, 0, -1)).expand_dims(1) for t in (x1, x2, self.conv_v(x3))]
         return shift_conv(F, self.fc, self.dep_conv, F.concat(*maps, dim=1), x1)
 
     def hybrid_forward(self, F, x, rate1, rate2):

@@ -97,19 +97,25 @@ class SpatialReductionAttention(HybridBlock):
         reduced = self.sr(tokens_to_image(x, self.height, self.width))
         return self.kv(self.norm(image_to_tokens(reduced)))
 
-    def _per_head(self, tokens):
-        """(B, L, dim) -> (B * heads, L, head_dim)."""
-        return tokens.reshape((0, 0, self.num_heads, -1)).transpose((0, 2, 1, 3)) \
-            .reshape((-3, -2))
+    def _lengths(self):
+        """Tokens of the queries and of the (reduced) keys and values."""
+        grid = self.height * self.width
+        return grid + self.cls_token, grid // self.sr_ratio ** 2 + self.cls_token
+
+    def _per_head(self, tokens, length):
+        """(B, length, dim) -> (B * heads, length, head_dim); static shapes (exportable)."""
+        return tokens.reshape((0, length, self.num_heads, self.head_dim)) \
+            .transpose((0, 2, 1, 3)).reshape((-1, length, self.head_dim))
 
     def _attention(self, F, q, kv):
-        halves = kv.reshape((0, 0, 2, -1))
+        queries, keys = self._lengths()
+        halves = kv.reshape((0, keys, 2, self.dim))
         k, v = [self._per_head(F.slice_axis(halves, axis=2, begin=i, end=i + 1)
-                               .reshape((0, 0, -1))) for i in range(2)]
-        logits = F.batch_dot(self._per_head(q) * self.scale, k, transpose_b=True)
+                               .reshape((0, keys, self.dim)), keys) for i in range(2)]
+        logits = F.batch_dot(self._per_head(q, queries) * self.scale, k, transpose_b=True)
         weights = self.attn_drop(F.softmax(logits, axis=-1))
-        out = F.batch_dot(weights, v).reshape((-4, -1, self.num_heads, -2))
-        return self.proj(out.transpose((0, 2, 1, 3)).reshape((0, 0, -1)))
+        out = F.batch_dot(weights, v).reshape((-1, self.num_heads, queries, self.head_dim))
+        return self.proj(out.transpose((0, 2, 1, 3)).reshape((0, queries, self.dim)))
 
     def _grid_part(self, F, tokens):
         """The image tokens as (B, C, H, W): without the class token, if there is one."""
@@ -126,8 +132,9 @@ class SpatialReductionAttention(HybridBlock):
             kv_grid = tokens_to_image(kv, self.height // self.sr_ratio,
                                       self.width // self.sr_ratio)
         qkv = F.concat(self._grid_part(F, q), _repeat_grid(F, kv_grid, self.sr_ratio), dim=1)
-        heads = qkv.reshape((0, -4, 3 * self.num_heads, -1, -3))     # (B, 3nH, hd, H*W)
-        out = image_to_tokens(shift_conv(F, self.fc, self.dep_conv, heads, qkv))
+        heads = qkv.reshape((0, 3 * self.num_heads, self.head_dim, self.height * self.width))
+        out = image_to_tokens(shift_conv(F, self.fc, self.dep_conv, heads, None,
+                                         grid=(self.height, self.width)))
         if self.cls_token:
             cls = F.zeros_like(F.slice_axis(out, axis=1, begin=0, end=1))
             out = F.concat(cls, out, dim=1)
