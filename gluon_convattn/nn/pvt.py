@@ -99,8 +99,8 @@ class SpatialReductionAttention(HybridBlock):
 
     def _lengths(self):
         """Tokens of the queries and of the (reduced) keys and values."""
-        grid = self.height * self.width
-        return grid + self.cls_token, grid // self.sr_ratio ** 2 + self.cls_token
+        reduced = (self.height // self.sr_ratio) * (self.width // self.sr_ratio)
+        return self.height * self.width + self.cls_token, reduced + self.cls_token
 
     def _per_head(self, tokens, length):
         """(B, length, dim) -> (B * heads, length, head_dim); static shapes (exportable)."""

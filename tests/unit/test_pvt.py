@@ -34,7 +34,8 @@ def sra_reference(p, x, h, w, heads, sr, cls_token, acmix):
     b, n, c = x.shape
     q = _dense(p, 'q', x)
     if sr > 1:
-        img = _image(x, h, w).reshape(b, c, h // sr, sr, w // sr, sr)
+        img = _image(x, h, w)[:, :, :h // sr * sr, :w // sr * sr]   # the strided conv's floor
+        img = img.reshape(b, c, h // sr, sr, w // sr, sr)
         red = np.einsum('ncyiXj,ocij->noyX', img, p['sr.weight'])
         red = red + p['sr.bias'].reshape(1, -1, 1, 1)
         red = _layer_norm(red.reshape(b, c, -1).transpose(0, 2, 1), p['norm.gamma'],
@@ -61,7 +62,8 @@ def sra_reference(p, x, h, w, heads, sr, cls_token, acmix):
 
 @pytest.mark.parametrize('dim,heads,h,w,sr,cls_token,acmix', [
     (8, 2, 8, 8, 4, False, False), (8, 2, 8, 8, 4, False, True), (6, 3, 4, 6, 2, False, True),
-    (8, 4, 4, 4, 1, True, False), (8, 4, 4, 4, 1, True, True), (6, 2, 3, 5, 1, False, True)])
+    (8, 4, 4, 4, 1, True, False), (8, 4, 4, 4, 1, True, True), (6, 2, 3, 5, 1, False, True),
+    (4, 2, 5, 7, 2, False, False)])
 def test_attention_matches_numpy_reference(dim, heads, h, w, sr, cls_token, acmix):
     rs = np.random.RandomState(dim * 10 + sr)
     layer = SpatialReductionAttention(dim, (h, w), heads, qkv_bias=True, sr_ratio=sr,
