@@ -49,30 +49,7 @@ INPUT_SEED = 2022
 
 def _install_stand_ins():
     """Register stand-ins for timm and torchvision helpers when those packages are missing."""
-    import torch
-    try:
-        import timm.models.layers  # noqa: F401
-    except ImportError:
-        layers = types.ModuleType('timm.models.layers')
-
-        class DropPath(torch.nn.Module):
-            def __init__(self, drop_prob=0.0):
-                super().__init__()
-                self.drop_prob = drop_prob
-
-            def forward(self, x):
-                if self.training and self.drop_prob > 0:
-                    raise RuntimeError('the DropPath stand-in runs in eval mode only')
-                return x
-
-        layers.DropPath = DropPath
-        layers.to_2tuple = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v, v)
-        layers.trunc_normal_ = lambda t, mean=0.0, std=1.0, a=-2.0, b=2.0: \
-            torch.nn.init.trunc_normal_(t, mean, std, a, b)
-        for name, module in (('timm', types.ModuleType('timm')),
-                             ('timm.models', types.ModuleType('timm.models')),
-                             ('timm.models.layers', layers)):
-            sys.modules.setdefault(name, module)
+    golden_tool.install_timm_stand_ins()
     try:
         import torchvision.models.utils  # noqa: F401
     except ImportError:
