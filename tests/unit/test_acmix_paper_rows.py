@@ -97,15 +97,10 @@ def test_counts_meet_the_seed_table_and_grow_by_the_added_layers(name):
         assert round(count / 1e6) == seed / 1e6, (count, seed)        # the table's rounding
 
 
-@pytest.mark.parametrize('name', ['acmix_san10', 'acmix_pvt_tiny'])
+@pytest.mark.parametrize('name', sorted(SEED))
 def test_flops_meet_the_seed_table(name):
-    """Multiply-adds at 224 px (utils.summary's count) within 0.1G of the table."""
-    assert abs(summarize(name)[-1].macs - SEED[name][1]) <= 0.1e9
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize('name', ['acmix_san15', 'acmix_san19', 'acmix_pvt_small'])
-def test_flops_meet_the_seed_table_larger_models(name):
+    """Multiply-adds at 224 px (utils.summary's count, traced from the graph: nothing runs)
+    within 0.1G of the table."""
     assert abs(summarize(name)[-1].macs - SEED[name][1]) <= 0.1e9
 
 
