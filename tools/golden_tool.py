@@ -10,6 +10,7 @@ import argparse
 import os
 import subprocess
 import sys
+import types
 
 import numpy as np
 
@@ -115,6 +116,47 @@ def load_seeded_weights(net, seed, buffers=()):
         raise RuntimeError('seeded weights do not match the state dict (missing %s, '
                            'unexpected %s)' % (missing, unexpected))
     return manifest
+
+
+def install_timm_stand_ins():
+    """Register stand-ins for the few timm names upstream transformer code imports, when timm
+    is not installed: ``timm.models.layers.{DropPath, to_2tuple, trunc_normal_}``,
+    ``timm.models.registry.register_model`` (returns the function) and
+    ``timm.models.vision_transformer._cfg`` (returns a dict). DropPath drops whole samples in
+    training mode, as timm's does (the benchmark trains upstream's networks)."""
+    import torch
+    try:
+        import timm.models.layers  # noqa: F401
+        return
+    except ImportError:
+        pass
+
+    class DropPath(torch.nn.Module):
+        def __init__(self, drop_prob=0.0):
+            super().__init__()
+            self.drop_prob = drop_prob
+
+        def forward(self, x):     # timm's drop_path: drop whole samples, rescale
+            if not self.training or self.drop_prob == 0:
+                return x
+            keep = 1.0 - self.drop_prob
+            mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
+            return x * mask / keep
+
+    layers = types.ModuleType('timm.models.layers')
+    layers.DropPath = DropPath
+    layers.to_2tuple = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+    layers.trunc_normal_ = lambda t, mean=0.0, std=1.0, a=-2.0, b=2.0: \
+        torch.nn.init.trunc_normal_(t, mean, std, a, b)
+    registry = types.ModuleType('timm.models.registry')
+    registry.register_model = lambda fn: fn
+    vision_transformer = types.ModuleType('timm.models.vision_transformer')
+    vision_transformer._cfg = lambda **kwargs: dict(kwargs)
+    for name, module in (('timm', types.ModuleType('timm')),
+                         ('timm.models', types.ModuleType('timm.models')),
+                         ('timm.models.layers', layers), ('timm.models.registry', registry),
+                         ('timm.models.vision_transformer', vision_transformer)):
+        sys.modules.setdefault(name, module)
 
 
 def upstream_forward(net, x, float64=True):

@@ -52,32 +52,7 @@ UPSTREAM_FILES = ['ResNet/ResNet_ImageNet.py', 'ResNet/test_bottleneck.py',
 
 def _install_stand_ins():
     """Register stand-ins for timm and torchvision helpers when those packages are missing."""
-    import torch
-    try:
-        import timm.models.layers  # noqa: F401
-    except ImportError:
-        layers = types.ModuleType('timm.models.layers')
-
-        class DropPath(torch.nn.Module):
-            def __init__(self, drop_prob=0.0):
-                super().__init__()
-                self.drop_prob = drop_prob
-
-            def forward(self, x):     # timm's drop_path: drop whole samples, rescale
-                if not self.training or self.drop_prob == 0:
-                    return x
-                keep = 1.0 - self.drop_prob
-                mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
-                return x * mask / keep
-
-        layers.DropPath = DropPath
-        layers.to_2tuple = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v, v)
-        layers.trunc_normal_ = lambda t, mean=0.0, std=1.0, a=-2.0, b=2.0: \
-            torch.nn.init.trunc_normal_(t, mean, std, a, b)
-        for name, module in (('timm', types.ModuleType('timm')),
-                             ('timm.models', types.ModuleType('timm.models')),
-                             ('timm.models.layers', layers)):
-            sys.modules.setdefault(name, module)
+    golden_tool.install_timm_stand_ins()
     try:
         import torchvision.models.utils  # noqa: F401
     except ImportError:     # no torchvision, or one newer than 0.12 (no models.utils)

@@ -24,7 +24,8 @@ class ConversionError(ValueError):
 
 
 _CONVERTERS = {}
-_FAMILY_MODULES = {'SAN': 'san', 'ACmix': 'acmix', 'KAConv': 'kaconv', 'AT-kernel': 'atkernel'}
+_FAMILY_MODULES = {'SAN': 'san', 'ACmix': 'acmix', 'KAConv': 'kaconv', 'AT-kernel': 'atkernel',
+                   'PVT': 'pvt'}
 _DROPPED = ('num_batches_tracked',)
 
 

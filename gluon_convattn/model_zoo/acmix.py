@@ -1,4 +1,6 @@
-"""ACmix networks (LeapLabTHU/ACmix): ACmix-ResNet-26/38/50 and ACmix-Swin-T/S.
+"""ACmix networks (LeapLabTHU/ACmix): ACmix-ResNet-26/38/50 and ACmix-Swin-T/S from the
+released code, and the seed table's rows without code, ACmix on SAN-10/15/19 (patchwise) and on
+PVT-T/S (our reading in ``docs/acmix.md``).
 
 * ``ResNet/ResNet_ImageNet.py``: torchvision's ResNet-50 layout whose bottlenecks have an
   :class:`~gluon_convattn.nn.ACmix` layer as their middle layer (k_att 7, head 4, k_conv 3;
@@ -12,17 +14,22 @@ from mxnet.gluon import nn
 from mxnet.gluon.nn import BatchNorm
 
 from ..nn.acmix import ACmix
-from ..nn.swin import PatchEmbed, SwinStage
-from ..utils.checks import check_image_batch, check_positive_int
+from ..nn.acmix_san import ACmixSAM
+from ..nn.swin import SwinStage
+from ..nn.transformer import PatchEmbed, stochastic_depth_rates, tokens_to_image
+from ..utils.checks import check_fixed_image_batch, check_positive_int
 from .arguments import build
 from .configs import ModelConfig, config_table
 from .features import check_out_indices, stage_feature_info
 from .model_zoo import register_model
 from .network_block import NetworkBlock
+from .pvt import PVT_SMALL, PVT_TINY, PyramidVisionTransformer
 from .resnet_trunk import Bottleneck, ResNetTrunk
+from .san import KERNELS, SAN
 
 __all__ = ['ACmixResNet', 'SwinTransformerACmix', 'resnet_min_size', 'acmix_resnet26',
-           'acmix_resnet38', 'acmix_resnet50', 'acmix_swin_tiny', 'acmix_swin_small']
+           'acmix_resnet38', 'acmix_resnet50', 'acmix_swin_tiny', 'acmix_swin_small',
+           'acmix_san10', 'acmix_san15', 'acmix_san19', 'acmix_pvt_tiny', 'acmix_pvt_small']
 
 _STEM_STRIDE, _STRIDED_STAGES = 4, 3
 
@@ -115,6 +122,16 @@ CONFIGS = config_table(
                 faithful_to='`swin_transformer_acmix.py` depths [2,2,6,2], heads [3,6,12,24], '
                             'window 7; golden'),
     ModelConfig('acmix_swin_small', family='ACmix', faithful_to='depths [2,2,18,2]; count'),
+    ModelConfig('acmix_san10', family='ACmix',
+                faithful_to='seed table 12.1M (+0.3 %), 1.9G; no released code: '
+                            '`san10_patchwise` + ACmix\'s convolution path (reading in '
+                            '`docs/acmix.md`)'),
+    ModelConfig('acmix_san15', family='ACmix', faithful_to='seed 16.6M (+0.3 %), 2.7G'),
+    ModelConfig('acmix_san19', family='ACmix', faithful_to='seed 21.2M (-0.3 %), 3.4G'),
+    ModelConfig('acmix_pvt_tiny', family='ACmix',
+                faithful_to='seed 13M, 2.0G; no released code: `pvt_tiny` + ACmix\'s '
+                            'convolution path'),
+    ModelConfig('acmix_pvt_small', family='ACmix', faithful_to='seed 25M, 3.9G'),
 )
 
 
@@ -200,7 +217,7 @@ class SwinTransformerACmix(NetworkBlock):
             ['layers.%d' % i for i in range(stages)], self.out_indices)
         self._sides = [grid // 2 ** i for i in range(stages)]
         built = self.out_indices[-1] + 1 if features_only else stages
-        rates = [drop_path_rate * i / max(sum(depths) - 1, 1) for i in range(sum(depths))]
+        rates = stochastic_depth_rates(drop_path_rate, sum(depths))
         block_kwargs = dict(mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, qk_scale=qk_scale,
                             drop=drop_rate, attn_drop=attn_drop_rate)
         with self.name_scope():
@@ -221,14 +238,7 @@ class SwinTransformerACmix(NetworkBlock):
                 self.head = nn.Dense(classes, in_units=self.num_features)
 
     def forward(self, x, *args):
-        check_image_batch(x, 'ACmix-Swin', self.img_size, channels=self.in_channels,
-                          works='%dx%d' % (self.img_size, self.img_size))
-        if isinstance(x, mx.nd.NDArray) and tuple(x.shape[2:]) != (self.img_size, self.img_size):
-            raise ValueError('ACmix-Swin was built for %dx%d inputs (its windows and masks '
-                             'are fixed at construction), got %dx%d; resize the input or build '
-                             'the model with img_size=%d'
-                             % (self.img_size, self.img_size, x.shape[2], x.shape[3],
-                                x.shape[2]))
+        check_fixed_image_batch(x, 'ACmix-Swin', self.img_size, channels=self.in_channels)
         return super(SwinTransformerACmix, self).forward(x, *args)
 
     def hybrid_forward(self, F, x):
@@ -239,8 +249,7 @@ class SwinTransformerACmix(NetworkBlock):
         for i, stage in enumerate(self.layers):
             x = stage.blocks(x)                                  # (N, H*W, C) tokens
             if i in self.out_indices:
-                outputs.append(x.transpose((0, 2, 1)).reshape(
-                    (0, 0, self._sides[i], self._sides[i])))
+                outputs.append(tokens_to_image(x, self._sides[i], self._sides[i]))
             if stage.downsample is not None:
                 x = stage.downsample(x)
         return outputs
@@ -264,3 +273,43 @@ def acmix_swin_small(classes=1000, **kwargs):
     """ACmix-Swin-S (50.3M parameters; 83.5% top-1 in the paper). Keyword arguments override
     the configuration (e.g. ``img_size``)."""
     return _swin([2, 2, 18, 2], 0.3, classes, kwargs)
+
+
+_SAN10, _SAN15, _SAN19 = [2, 1, 2, 4, 1], [3, 2, 3, 5, 2], [3, 3, 4, 6, 3]
+
+
+def _san(layers, classes, kwargs):
+    return build(SAN, dict(sa_type=1, layers=layers, kernels=KERNELS, classes=classes,
+                           sam_class=ACmixSAM), kwargs)
+
+
+@register_model(CONFIGS['acmix_san10'], network=SAN)
+def acmix_san10(classes=1000, **kwargs):
+    """ACmix on SAN-10 patchwise (seed table: 12.1M parameters, 1.9G FLOPs, 77.6% top-1).
+    Keyword arguments go to :class:`~gluon_convattn.model_zoo.san.SAN`."""
+    return _san(_SAN10, classes, kwargs)
+
+
+@register_model(CONFIGS['acmix_san15'], network=SAN)
+def acmix_san15(classes=1000, **kwargs):
+    """ACmix on SAN-15 patchwise (seed table: 16.6M parameters, 2.7G FLOPs, 78.4% top-1)."""
+    return _san(_SAN15, classes, kwargs)
+
+
+@register_model(CONFIGS['acmix_san19'], network=SAN)
+def acmix_san19(classes=1000, **kwargs):
+    """ACmix on SAN-19 patchwise (seed table: 21.2M parameters, 3.4G FLOPs, 78.7% top-1)."""
+    return _san(_SAN19, classes, kwargs)
+
+
+@register_model(CONFIGS['acmix_pvt_tiny'], network=PyramidVisionTransformer)
+def acmix_pvt_tiny(classes=1000, **kwargs):
+    """ACmix on PVT-Tiny (seed table: 13M parameters, 2.0G FLOPs, 78.0% top-1). Keyword
+    arguments override the configuration (e.g. ``img_size``)."""
+    return build(PyramidVisionTransformer, dict(PVT_TINY, classes=classes, acmix=True), kwargs)
+
+
+@register_model(CONFIGS['acmix_pvt_small'], network=PyramidVisionTransformer)
+def acmix_pvt_small(classes=1000, **kwargs):
+    """ACmix on PVT-Small (seed table: 25M parameters, 3.9G FLOPs, 81.7% top-1)."""
+    return build(PyramidVisionTransformer, dict(PVT_SMALL, classes=classes, acmix=True), kwargs)

@@ -45,6 +45,9 @@ class SAN(NetworkBlock):
         Channels sharing one attention weight map.
     impl : str or None
         Operator implementation, see :func:`gluon_convattn.ops.resolve_impl`.
+    sam_class : class, optional
+        The attention module of every bottleneck (SAN's ``SAM`` when None; ACmix's
+        :class:`~gluon_convattn.nn.acmix_san.ACmixSAM` for ``acmix_san*``).
     features_only : bool, default False
         Return stage outputs (after each stage's BN-ReLU) as a list of NCHW arrays instead of
         logits (no classifier); see :attr:`feature_info`.
@@ -57,8 +60,8 @@ class SAN(NetworkBlock):
     """
 
     def __init__(self, sa_type, layers, kernels=KERNELS, classes=1000, base_channels=64,
-                 share_planes=8, impl=None, features_only=False, out_indices=(1, 2, 3, 4),
-                 **kwargs):
+                 share_planes=8, impl=None, sam_class=None, features_only=False,
+                 out_indices=(1, 2, 3, 4), **kwargs):
         super(SAN, self).__init__(**kwargs)
         check_choice(sa_type, tuple(SA_TYPES), 'sa_type')
         layers = check_int_list(layers, STAGES, 'layers (one per stage)', minimum=0)
@@ -95,7 +98,8 @@ class SAN(NetworkBlock):
                 with stage.name_scope():
                     for _ in range(blocks):
                         stage.add(SANBottleneck(sa_type, planes, share_planes=share_planes,
-                                                kernel_size=k, impl=impl))
+                                                kernel_size=k, impl=impl,
+                                                sam_class=sam_class))
                 setattr(self, 'layer%d' % i, stage)
                 in_channels = planes
             if not features_only:

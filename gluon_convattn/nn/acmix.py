@@ -27,7 +27,7 @@ from .. import ops
 from ..utils.checks import check_choice, check_layer_input, check_odd, check_positive_int
 from .position import position_grid
 
-__all__ = ['ACmix', 'ShiftKernel']
+__all__ = ['ACmix', 'ShiftKernel', 'shift_conv_layers', 'shift_conv', 'mix_paths']
 
 
 @mx.init.register
@@ -61,17 +61,29 @@ def shift_conv_layers(heads, head_dim, channels, kernel_size=3, stride=1, fc_bia
     return fc, dep_conv
 
 
-def shift_conv(F, fc, dep_conv, qkv, like, like_begin=2):
+def shift_conv(F, fc, dep_conv, qkv, like, like_begin=2, grid=None):
     """Run the convolution path on ``qkv`` (B, 3 * heads, head_dim, H*W).
 
-    ``like`` is any tensor whose axes ``like_begin, like_begin + 1`` are H and W. Returns
-    ``dep_conv``'s output (B, channels, Ho, Wo).
+    ``like`` is any tensor whose axes ``like_begin, like_begin + 1`` are H and W; when the
+    caller knows them at construction it passes ``grid=(H, W)`` instead (``like`` is then
+    unused), which keeps every reshape static (ONNX-exportable). Returns ``dep_conv``'s output
+    (B, channels, Ho, Wo).
     """
-    mixed = fc(qkv)                                             # (B, k*k, head_dim, H*W)
-    per_group = mixed.transpose((0, 2, 1, 3)).reshape((0, -3, -2))  # (B, head_dim*k*k, H*W)
+    mixed = fc(qkv).transpose((0, 2, 1, 3))                    # (B, head_dim, k*k, H*W)
+    if grid is not None:
+        return dep_conv(mixed.reshape((0, -1, grid[0], grid[1])))
+    per_group = mixed.reshape((0, dep_conv._in_channels, -1))   # (B, head_dim*k*k, H*W)
     image = F.reshape_like(per_group, like, lhs_begin=2, lhs_end=3, rhs_begin=like_begin,
                            rhs_end=like_begin + 2)
     return dep_conv(image)
+
+
+def mix_paths(F, rate1, rate2, attention, convolution, ndim=4):
+    """``rate1 * attention + rate2 * convolution`` for the (1,)-shaped rates and two
+    ``ndim``-dimensional outputs."""
+    shape = (1,) * ndim
+    return (F.broadcast_mul(rate1.reshape(shape), attention)
+            + F.broadcast_mul(rate2.reshape(shape), convolution))
 
 
 class ACmix(HybridBlock):
@@ -173,7 +185,5 @@ class ACmix(HybridBlock):
 
     def hybrid_forward(self, F, x, rate1, rate2):
         q, k, v = self.conv1(x), self.conv2(x), self.conv3(x)
-        out_att = self._attention(F, x, q, k, v)
-        out_conv = self._convolution(F, q, k, v)
-        return (F.broadcast_mul(rate1.reshape((1, 1, 1, 1)), out_att)
-                + F.broadcast_mul(rate2.reshape((1, 1, 1, 1)), out_conv))
+        return mix_paths(F, rate1, rate2, self._attention(F, x, q, k, v),
+                         self._convolution(F, q, k, v))

@@ -124,13 +124,16 @@ class SAM(HybridBlock):
         weights = self.conv_w(F.concat(centre, patch, dim=1))    # (N, maps*k*k, 1, L)
         return weights.reshape((0, -4, -1, self.kernel_size ** 2, -3))
 
-    def hybrid_forward(self, F, x):
-        x1, x2, x3 = self.conv1(x), self.conv2(x), self.conv3(x)
+    def _attend(self, F, x, x1, x2, x3):
+        """The attention output from the relation features ``x1``, ``x2`` and values ``x3``."""
         if self.sa_type == 0:
             w = self._pairwise_weights(F, x1, x2, x)
         else:
             w = self._patchwise_weights(F, x1, x2)
         return ops.aggregation(F, x3, w, impl=self.impl, **self._window())
+
+    def hybrid_forward(self, F, x):
+        return self._attend(F, x, self.conv1(x), self.conv2(x), self.conv3(x))
 
 
 class SANBottleneck(HybridBlock):
@@ -152,10 +155,13 @@ class SANBottleneck(HybridBlock):
         SAM window size.
     impl : str or None
         Operator implementation, see :func:`gluon_convattn.ops.resolve_impl`.
+    sam_class : class, default :class:`SAM`
+        The attention module (a SAM subclass with SAM's arguments, e.g. ACmix's
+        :class:`~gluon_convattn.nn.acmix_san.ACmixSAM`).
     """
 
     def __init__(self, sa_type, planes, rel_planes=None, mid_planes=None, share_planes=8,
-                 kernel_size=7, impl=None, **kwargs):
+                 kernel_size=7, impl=None, sam_class=None, **kwargs):
         super(SANBottleneck, self).__init__(**kwargs)
         check_positive_int(planes, 'planes')
         rel_planes = planes // 16 if rel_planes is None else rel_planes
@@ -165,8 +171,8 @@ class SANBottleneck(HybridBlock):
                              'or pass rel_planes' % planes)
         with self.name_scope():
             self.bn1 = nn.BatchNorm(in_channels=planes)
-            self.sam = SAM(sa_type, planes, rel_planes, mid_planes, share_planes, kernel_size,
-                           impl=impl)
+            self.sam = (sam_class or SAM)(sa_type, planes, rel_planes, mid_planes,
+                                          share_planes, kernel_size, impl=impl)
             self.bn2 = nn.BatchNorm(in_channels=mid_planes)
             self.conv = _conv1x1(planes, mid_planes)
 

@@ -8,25 +8,22 @@ reshapes.
 
 Upstream keeps two buffers in its checkpoints, ``relative_position_index`` and ``attn_mask``.
 They are functions of the window size and resolution, not weights: here they are computed
-inside the graph (:func:`relative_position_index` and :func:`shifted_window_mask`).
+inside the graph (:func:`relative_position_index` and :func:`shifted_window_mask`). The generic
+transformer pieces (MLP, stochastic depth, patch embedding) are in :mod:`.transformer`.
 """
 import mxnet as mx
 from mxnet.gluon import nn
 from mxnet.gluon.block import HybridBlock
 
 from ..utils.checks import check_positive_int
-from .acmix import shift_conv, shift_conv_layers
+from .acmix import mix_paths, shift_conv, shift_conv_layers
+from .transformer import DropPath, Mlp, token_dense
 
-__all__ = ['DropPath', 'Mlp', 'PatchEmbed', 'PatchMerging', 'WindowAttentionACmix',
-           'SwinBlockACmix', 'SwinStage', 'window_partition', 'window_reverse', 'cyclic_shift',
-           'relative_position_index', 'shifted_window_mask', 'MASK_VALUE']
+__all__ = ['PatchMerging', 'WindowAttentionACmix', 'SwinBlockACmix', 'SwinStage',
+           'window_partition', 'window_reverse', 'cyclic_shift', 'relative_position_index',
+           'shifted_window_mask', 'MASK_VALUE']
 
 MASK_VALUE = -100.0   # logit added between tokens of different regions in shifted windows
-
-
-def _dense(units, in_units, use_bias=True):
-    return nn.Dense(units, in_units=in_units, use_bias=use_bias, flatten=False,
-                    weight_initializer=mx.init.Normal(0.02))
 
 
 def window_partition(x, height, width, window):
@@ -91,40 +88,6 @@ def shifted_window_mask(F, image, height, width, window, shift):
     return differ * MASK_VALUE
 
 
-class DropPath(HybridBlock):
-    """Stochastic depth: drops the whole residual branch of a sample with probability ``rate``
-    while training (scaling the kept ones by ``1 / (1 - rate)``); identity at inference.
-    """
-
-    def __init__(self, rate, **kwargs):
-        super(DropPath, self).__init__(**kwargs)
-        if not 0.0 <= rate < 1.0:
-            raise ValueError('drop path rate must be in [0, 1), got %r' % rate)
-        self.rate = rate
-
-    def hybrid_forward(self, F, x):
-        if self.rate == 0.0:
-            return x
-        one_per_sample = F.ones_like(F.slice_axis(F.slice_axis(x, axis=1, begin=0, end=1),
-                                                  axis=2, begin=0, end=1))
-        return F.broadcast_mul(x, F.Dropout(one_per_sample, p=self.rate))
-
-
-class Mlp(HybridBlock):
-    """fc1 -> GELU -> dropout -> fc2 -> dropout, on the last axis."""
-
-    def __init__(self, in_features, hidden_features, drop=0.0, **kwargs):
-        super(Mlp, self).__init__(**kwargs)
-        with self.name_scope():
-            self.fc1 = _dense(hidden_features, in_features)
-            self.act = nn.GELU()
-            self.fc2 = _dense(in_features, hidden_features)
-            self.drop = nn.Dropout(drop)
-
-    def hybrid_forward(self, F, x):
-        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
-
-
 class WindowAttentionACmix(HybridBlock):
     """Multi-head self-attention within non-overlapping windows, with a learned bias per
     relative position, mixed with ACmix's convolution path over the same ``qkv`` projection.
@@ -165,9 +128,9 @@ class WindowAttentionACmix(HybridBlock):
                 init=mx.init.Normal(0.02))
             self.rate1 = self.params.get('rate1', shape=(1,), init=mx.init.Constant(0.5))
             self.rate2 = self.params.get('rate2', shape=(1,), init=mx.init.Constant(0.5))
-            self.qkv = _dense(3 * dim, dim, use_bias=qkv_bias)
+            self.qkv = token_dense(3 * dim, dim, use_bias=qkv_bias)
             self.attn_drop = nn.Dropout(attn_drop)
-            self.proj = _dense(dim, dim)
+            self.proj = token_dense(dim, dim)
             self.proj_drop = nn.Dropout(proj_drop)
             self.fc, self.dep_conv = shift_conv_layers(num_heads, self.head_dim, dim, 3,
                                                        fc_bias=True)
@@ -206,10 +169,8 @@ class WindowAttentionACmix(HybridBlock):
 
     def hybrid_forward(self, F, x, relative_position_bias_table, rate1, rate2):
         qkv = self.qkv(x)                                            # (B, H, W, 3C)
-        out_att = self._attention(F, qkv, relative_position_bias_table)
-        out_conv = self._convolution(F, qkv)
-        out = (F.broadcast_mul(rate1.reshape((1, 1, 1, 1)), out_att)
-               + F.broadcast_mul(rate2.reshape((1, 1, 1, 1)), out_conv))
+        out = mix_paths(F, rate1, rate2, self._attention(F, qkv, relative_position_bias_table),
+                        self._convolution(F, qkv))
         return self.proj_drop(out)
 
 
@@ -272,22 +233,6 @@ class SwinBlockACmix(HybridBlock):
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
-class PatchEmbed(HybridBlock):
-    """Non-overlapping ``patch x patch`` patches -> ``dim`` channels, then LayerNorm.
-
-    Input (B, in_channels, H, W); output (B, (H / patch) * (W / patch), dim).
-    """
-
-    def __init__(self, patch=4, in_channels=3, dim=96, **kwargs):
-        super(PatchEmbed, self).__init__(**kwargs)
-        with self.name_scope():
-            self.proj = nn.Conv2D(dim, patch, strides=patch, in_channels=in_channels)
-            self.norm = nn.LayerNorm(in_channels=dim)
-
-    def hybrid_forward(self, F, x):
-        return self.norm(self.proj(x).reshape((0, 0, -1)).transpose((0, 2, 1)))
-
-
 class PatchMerging(HybridBlock):
     """Concatenate each 2x2 neighbourhood (order: (0,0), (1,0), (0,1), (1,1) as (row, col)),
     LayerNorm, and project 4 * dim -> 2 * dim.
@@ -303,7 +248,7 @@ class PatchMerging(HybridBlock):
                              % (self.height, self.width))
         self.dim = dim
         with self.name_scope():
-            self.reduction = _dense(2 * dim, 4 * dim, use_bias=False)
+            self.reduction = token_dense(2 * dim, 4 * dim, use_bias=False)
             self.norm = nn.LayerNorm(in_channels=4 * dim)
 
     def hybrid_forward(self, F, x):

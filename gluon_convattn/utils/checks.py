@@ -3,8 +3,8 @@ import mxnet as mx
 import numpy as np
 
 __all__ = ['check_odd', 'check_array', 'check_layer_input', 'check_image_batch',
-           'check_positive_int', 'check_int_list', 'check_divisible', 'check_choice',
-           'check_context_dtype', 'first_line']
+           'check_fixed_image_batch', 'check_positive_int', 'check_int_list', 'check_divisible',
+           'check_choice', 'check_context_dtype', 'first_line']
 
 
 def check_array(x, what, float16_on_cpu=False):
@@ -57,6 +57,17 @@ def check_image_batch(x, model, min_size, channels=3, works='224x224'):
     if shape[2] < min_size or shape[3] < min_size:
         raise ValueError('%s needs inputs of at least %dx%d (e.g. %s), got %dx%d'
                          % (model, min_size, min_size, works, shape[2], shape[3]))
+
+
+def check_fixed_image_batch(x, model, size, channels=3):
+    """Raise ValueError unless ``x`` is an (N, channels, size, size) batch: for networks whose
+    token grids are fixed at construction (``img_size``). Symbols are not checked."""
+    check_image_batch(x, model, size, channels=channels, works='%dx%d' % (size, size))
+    if isinstance(x, mx.nd.NDArray) and tuple(x.shape[2:]) != (size, size):
+        raise ValueError('%s was built for %dx%d inputs (its token grids are fixed at '
+                         'construction), got %dx%d; resize the input or build the model with '
+                         'img_size=%d' % (model, size, size, x.shape[2], x.shape[3],
+                                          x.shape[2]))
 
 
 def check_positive_int(value, name, minimum=1):

@@ -186,9 +186,8 @@ def summarize(name, input_size=None, **model_kwargs):
 
 
 def _takes_impl(info):
-    """Whether the family's constructor takes ``impl`` (the sliding-window families)."""
-    return info.family in ('SAN', 'AT-kernel') or (info.family == 'ACmix'
-                                                   and 'swin' not in info.name)
+    """Whether the model takes ``impl`` (the networks built on the sliding-window operators)."""
+    return 'impl' in info.arguments
 
 
 def format_summary(rows):

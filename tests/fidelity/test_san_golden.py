@@ -7,7 +7,6 @@ loaded strictly; our logits must match upstream's within 1e-4 relative error in 
 """
 import os
 
-import mxnet as mx
 import numpy as np
 import pytest
 
@@ -16,6 +15,7 @@ from gluon_convattn.model_zoo import get_model
 from gluon_convattn.utils import count_params
 from gluon_convattn.utils.golden import (load_fixture, relative_error, seeded_input,
                                          seeded_state_dict)
+from golden_checks import run_converted
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fixtures')
 
@@ -45,24 +45,15 @@ def golden(request, tmp_path_factory):
     return meta, expected, path, x
 
 
-def _run(meta, path, x, hybridize, dtype='float32'):
-    net = get_model(meta['model'], pretrained=path, **meta['kwargs'])
-    if dtype != 'float32':
-        net.cast(dtype)
-    if hybridize:
-        net.hybridize()
-    return net(mx.nd.array(x, dtype=dtype)).asnumpy()
-
-
 @pytest.mark.parametrize('hybridize', [False, True], ids=['imperative', 'hybridized'])
 def test_logits_match_upstream(golden, hybridize):
     meta, expected, path, x = golden
     assert np.isfinite(expected).all()
-    err = relative_error(_run(meta, path, x, hybridize), expected)
+    err = relative_error(run_converted(meta, path, x, hybridize), expected)
     assert err <= meta['rtol'], '%s: relative error %.3g' % (meta['model'], err)
 
 
 def test_logits_match_upstream_float64(golden):
     """In float64 the only difference left is the fixture's float32 storage (~1e-7)."""
     meta, expected, path, x = golden
-    assert relative_error(_run(meta, path, x, False, 'float64'), expected) <= 1e-6
+    assert relative_error(run_converted(meta, path, x, False, 'float64'), expected) <= 1e-6

@@ -142,7 +142,7 @@ def _declared_defaults(network):
 # the smallest model of each network class
 ONE_PER_CLASS = ['cifar_resnet20_v2_atac', 'resnet50_v1b_atac', 'san10_pairwise', 'acmix_resnet26',
                  'acmix_swin_tiny', 'karesnet50_l', 'kamobilenetv2_0.5_l',
-                 'atkernel_resnet26_tiny']
+                 'atkernel_resnet26_tiny', 'pvt_tiny']
 
 
 def test_every_listed_argument_can_be_given_to_a_model_of_each_network_class():

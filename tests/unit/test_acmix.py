@@ -7,8 +7,10 @@ import pytest
 from gluon_convattn.convert.acmix import swin_attention_mask, swin_relative_position_index
 from gluon_convattn.model_zoo import get_model, get_model_info
 from gluon_convattn.nn import ACmix
-from gluon_convattn.nn.swin import (DropPath, cyclic_shift, relative_position_index,
-                                    shifted_window_mask, window_partition, window_reverse)
+from gluon_convattn.nn.swin import (cyclic_shift, relative_position_index, shifted_window_mask,
+                                    window_partition, window_reverse)
+from gluon_convattn.nn.transformer import DropPath
+from net_checks import assert_export_round_trip, outputs_and_grads
 
 NARROW_SWIN = dict(img_size=56, embed_dim=16, depths=[2, 2], num_heads=[1, 2])
 
@@ -50,6 +52,17 @@ def acmix_reference(p, x, head, k_att, k_conv, stride, dilation=1):
     out_att = (att[:, :, None] * taps_v.reshape(n, head, hd, -1, ho, wo)).sum(3)
     out_att = out_att.reshape(n, c, ho, wo)
 
+    out_conv = shift_conv_reference(p, q, k, v, head, k_conv, stride)
+    return p['rate1'] * out_att + p['rate2'] * out_conv
+
+
+def shift_conv_reference(p, q, k, v, head, k_conv, stride=1):
+    """ACmix's convolution path written out: ``fc`` mixes the 3 * head maps of q, k, v (each
+    (n, c, h, w), ``head`` blocks of c // head channels), ``dep_conv`` shifts and sums into
+    its output channels."""
+    n, c, h, w = q.shape
+    out = p['dep_conv.weight'].shape[0]
+    hd = c // head
     taps = k_conv * k_conv
     qkv = np.concatenate([t.reshape(n, head, hd, h * w) for t in (q, k, v)], 1)
     mixed = np.einsum('ti,nidl->ntdl', p['fc.weight'][:, :, 0, 0], qkv)
@@ -57,10 +70,11 @@ def acmix_reference(p, x, head, k_att, k_conv, stride, dilation=1):
         mixed += p['fc.bias'].reshape(1, -1, 1, 1)
     grouped = mixed.transpose(0, 2, 1, 3).reshape(n, hd, taps, h, w)
     cols = _windows(grouped.reshape(n, hd * taps, h, w), k_conv, stride, 1, k_conv // 2,
-                    'constant').reshape(n, hd, taps, taps, ho, wo)     # (n, g, in, tap, ho, wo)
-    weight = p['dep_conv.weight'].reshape(hd, c // hd, taps, taps)       # (g, out, in, tap)
-    out_conv = np.einsum('goit,ngithw->ngohw', weight, cols).reshape(n, c, ho, wo)
-    return p['rate1'] * out_att + p['rate2'] * out_conv
+                    'constant')
+    ho, wo = cols.shape[3:]
+    cols = cols.reshape(n, hd, taps, taps, ho, wo)                      # (n, g, in, tap, ho, wo)
+    weight = p['dep_conv.weight'].reshape(hd, out // hd, taps, taps)     # (g, out, in, tap)
+    return np.einsum('goit,ngithw->ngohw', weight, cols).reshape(n, out, ho, wo)
 
 
 def _randomize(block, rs):
@@ -107,19 +121,11 @@ def test_acmix_initialisation_is_shift_kernels_and_half_rates():
 def test_acmix_backward_reaches_every_parameter():
     layer = ACmix(4, 8, 5, 2, 3, stride=2)
     layer.initialize(mx.init.Normal(0.5))
-    x = mx.nd.random.normal(shape=(2, 4, 6, 6))
-    grads = []
-    for hybridize in (False, True):
-        if hybridize:
-            layer.hybridize()
-        with mx.autograd.record():
-            loss = (layer(x) ** 2).sum()
-        loss.backward()
-        grads.append({k: p.grad().asnumpy().copy()
-                      for k, p in layer._collect_params_with_prefix().items()})
-    for name, grad in grads[0].items():
+    (_, grads), (_, grads_hybrid) = outputs_and_grads(
+        layer, mx.nd.random.normal(shape=(2, 4, 6, 6)))
+    for name, grad in grads.items():
         assert np.isfinite(grad).all() and np.abs(grad).max() > 0, name
-        np.testing.assert_allclose(grads[1][name], grad, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(grads_hybrid[name], grad, rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.parametrize('kwargs,match', [
@@ -238,22 +244,12 @@ def test_swin_export_and_training_step(tmp_path):
     loss.backward()
     grad = net.layers[0].blocks[1].attn.relative_position_bias_table.grad().asnumpy()
     assert np.isfinite(grad).all() and np.abs(grad).max() > 0
-    expected = net(x).asnumpy()                  # inference: DropPath is the identity
-    prefix = str(tmp_path / 'swin')
-    net.export(prefix)
-    loaded = mx.gluon.SymbolBlock.imports(prefix + '-symbol.json', ['data'],
-                                          prefix + '-0000.params')
-    np.testing.assert_allclose(loaded(x).asnumpy(), expected, rtol=1e-5, atol=1e-5)
+    # inference: DropPath is the identity
+    assert_export_round_trip(net, x, str(tmp_path / 'swin'), atol=1e-5)
 
 
 def test_acmix_layer_exports(tmp_path):
     layer = ACmix(4, 8, 5, 2, 3, stride=2)
     layer.initialize(mx.init.Normal(0.5))
-    layer.hybridize()
-    x = mx.nd.random.normal(shape=(1, 4, 8, 8))
-    expected = layer(x).asnumpy()
-    prefix = str(tmp_path / 'acmix')
-    layer.export(prefix)
-    loaded = mx.gluon.SymbolBlock.imports(prefix + '-symbol.json', ['data'],
-                                          prefix + '-0000.params')
-    np.testing.assert_allclose(loaded(x).asnumpy(), expected, rtol=1e-5, atol=1e-6)
+    assert_export_round_trip(layer, mx.nd.random.normal(shape=(1, 4, 8, 8)),
+                             str(tmp_path / 'acmix'))

@@ -9,6 +9,8 @@ from gluon_convattn.model_zoo import get_model
 NARROW_SAN = dict(base_channels=32, share_planes=4)
 NARROW_SWIN = dict(img_size=64, embed_dim=16, depths=[2, 2, 2, 2], num_heads=[1, 2, 2, 4],
                    window_size=2)
+NARROW_PVT = dict(img_size=64, embed_dims=[8, 16, 24, 32], num_heads=[1, 2, 3, 4],
+                  depths=[1, 1, 1, 1])
 
 
 def _trunk_head(net, f):
@@ -41,8 +43,14 @@ CASES = [
     ('san10_pairwise', NARROW_SAN, 128, 5, (1, 2, 3, 4), _san_head),
     ('kamobilenetv2_0.5_l', {}, 64, 5, (1, 2, 3, 4), _mobilenet_head),
     ('acmix_swin_tiny', NARROW_SWIN, 64, 4, (0, 1, 2, 3), _swin_head),
+    ('acmix_san10', NARROW_SAN, 128, 5, (1, 2, 3, 4), _san_head),
 ]
 IDS = [c[0] for c in CASES]
+# PVT's classifier reads the class token, which its feature maps do not carry: that its last
+# map is the classifier's last-stage image tokens is tested in test_pvt.py.
+PVT_CASES = [(name, NARROW_PVT, 64, 4, (0, 1, 2, 3), None)
+             for name in ('pvt_tiny', 'acmix_pvt_tiny')]
+ALL_CASES, ALL_IDS = CASES + PVT_CASES, IDS + [c[0] for c in PVT_CASES]
 KEYS = {'num_chs', 'reduction', 'module'}
 
 
@@ -54,7 +62,7 @@ def _check_outputs(net, outputs, side):
                              side // info['reduction']), info
 
 
-@pytest.mark.parametrize('name,kwargs,side,stages,default,head', CASES, ids=IDS)
+@pytest.mark.parametrize('name,kwargs,side,stages,default,head', ALL_CASES, ids=ALL_IDS)
 def test_default_features_are_the_reductions_4_to_32(name, kwargs, side, stages, default, head):
     net = get_model(name, features_only=True, **kwargs)
     assert net.out_indices == default
@@ -91,7 +99,7 @@ def test_features_compute_the_classifiers_stages(name, kwargs, side, stages, def
                                atol=1e-5)
 
 
-@pytest.mark.parametrize('name,kwargs,side,stages,default,head', CASES, ids=IDS)
+@pytest.mark.parametrize('name,kwargs,side,stages,default,head', ALL_CASES, ids=ALL_IDS)
 def test_out_indices_pick_stages_and_later_ones_are_not_built(name, kwargs, side, stages,
                                                               default, head):
     every = get_model(name, features_only=True, out_indices=tuple(range(stages)), **kwargs)

@@ -9,7 +9,7 @@ from gluon_convattn.utils.files import sha256_file
 from tools import model_table
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FAMILIES = {'ATAC', 'SAN', 'ACmix', 'KAConv', 'AT-kernel'}
+FAMILIES = {'ATAC', 'SAN', 'ACmix', 'KAConv', 'AT-kernel', 'PVT'}
 
 
 def test_readme_model_table_is_the_generated_one():

@@ -22,7 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 FAST_MODELS = {'cifar_resnet20_v2_atac', 'resnet50_v1b_atac', 'san10_pairwise',
                'san10_patchwise', 'acmix_resnet26', 'acmix_swin_tiny', 'karesnet50_l',
                'kamobilenetv2_0.5_l', 'kamobilenetv2_1.0_l', 'atkernel_resnet26_tiny',
-               'atkernel_resnet50'}
+               'atkernel_resnet50', 'pvt_tiny'}
 
 
 def _rec_args(records, train=True):
