@@ -21,8 +21,9 @@ Checks, each a row of the pass/fail table (printed and written to ``--out``):
   finite losses that go down on a repeated batch.
 * ``benchmark``: ``scripts/benchmark.py``'s rows (time and memory), kernels against composite.
 
-With ``--ctx cpu`` the kernels are the CPU launcher's (``custom.get_launcher('cpu')``), or the
-kernel sources compiled with g++ (``ops/emulation.py``) where there is none, so the same logic
+With ``--ctx cpu`` the kernels are the CPU launcher's (``custom.get_launcher('cpu')``: the OpenMP
+library, float32 and float64), with the single-threaded g++ build of the same sources
+(``ops/emulation.py``) for float16 and wherever the library is not built, so the same logic
 runs in CI without a GPU. Exit status 1 when a row fails.
 """
 import argparse
@@ -300,11 +301,29 @@ def format_table(rows, title):
     return '\n'.join(lines) + '\n'
 
 
+class _ByDtype(object):
+    """The CPU kernels for their dtypes (float32, float64), the single-threaded build of the
+    same sources for the others (float16, which the CPU library leaves to the GPU)."""
+
+    def __init__(self, primary, fallback):
+        self.primary, self.fallback = primary, fallback
+        self.dtypes = tuple(fallback.dtypes)
+        self.name = '%s, %s for float16' % (primary.name, fallback.name)
+
+    def launch(self, kernel, dtype, ctx, arrays, ints):
+        launcher = self.primary if dtype in self.primary.dtypes else self.fallback
+        launcher.launch(kernel, dtype, ctx, arrays, ints)
+
+
 def _kernel_launcher(device_type):
     """The launcher ``impl='kernel'`` uses on this device type, counting its launches."""
     launcher = custom.get_launcher(device_type)
-    if launcher is None and device_type == 'cpu':
-        launcher = emulation.EmulatedLauncher(emulation.cached_build())
+    if device_type == 'cpu':
+        emulated = emulation.EmulatedLauncher(emulation.cached_build())
+        if launcher is None:
+            launcher = emulated
+        elif set(DTYPES) - set(launcher.dtypes):
+            launcher = _ByDtype(launcher, emulated)
     if launcher is None:
         raise SystemExit('gpu_check: no kernel launcher for %s (this MXNet has no CUDA RTC or '
                          'sees no GPU)' % device_type)

@@ -122,7 +122,7 @@ def test_a_same_size_corrupt_checkpoint_is_skipped_saying_so(records, tmp_path,
     log = log_text(save_dir, 'resume.log')
     assert ('%s-1.params differs from the checksum in %s-1.json (damaged on disk?); resuming '
             'from the previous checkpoint, epoch 0' % (TAG, TAG)) in log
-    assert 'Epoch[1] Batch [1]' in log                       # epoch 1 is trained again
+    assert 'Epoch[1] Batch [0]' in log                       # epoch 1 is trained again
     assert {c.epoch for c in result.checkpoints} >= {0, 1, 2}
     after = checksums(save_dir)
     assert after[TAG + '-0.params'] == before[TAG + '-0.params']
