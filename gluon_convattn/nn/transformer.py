@@ -55,7 +55,8 @@ class DropPath(HybridBlock):
             return x
         one_per_sample = F.ones_like(F.slice_axis(F.slice_axis(x, axis=1, begin=0, end=1),
                                                   axis=2, begin=0, end=1))
-        return F.broadcast_mul(x, F.Dropout(one_per_sample, p=self.rate))
+        # the mask gets no gradient: its reduction over every token and channel is wasted work
+        return F.broadcast_mul(x, F.BlockGrad(F.Dropout(one_per_sample, p=self.rate)))
 
 
 class Mlp(HybridBlock):
