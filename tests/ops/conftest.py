@@ -1,6 +1,6 @@
 import pytest
 
-from gluon_convattn.ops import custom, emulation
+from gluon_convattn.ops import cpu_kernels, custom, emulation
 
 
 @pytest.fixture(scope='session')
@@ -25,5 +25,14 @@ def emulated_kernels(emulated_library):
     """Within the test, CPU kernel graphs run the emulated kernels through the CustomOps; the
     fixture's value records which kernels ran."""
     launcher = RecordingLauncher(emulation.EmulatedLauncher(emulated_library))
+    with custom.use_launcher('cpu', launcher):
+        yield launcher
+
+
+@pytest.fixture
+def openmp_kernels():
+    """Within the test, CPU kernel graphs run the production OpenMP library (built by the
+    install step); the fixture's value records which kernels ran."""
+    launcher = RecordingLauncher(cpu_kernels.launcher())
     with custom.use_launcher('cpu', launcher):
         yield launcher

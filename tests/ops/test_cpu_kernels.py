@@ -36,22 +36,6 @@ def test_library_exports_every_kernel_of_every_dtype():
                 assert launcher.function(kernel, dtype) is not None
 
 
-class _Recording(object):
-    def __init__(self, launcher):
-        self.launcher, self.dtypes, self.launched = launcher, launcher.dtypes, []
-
-    def launch(self, kernel, dtype, ctx, arrays, ints):
-        self.launched.append(kernel.name)
-        self.launcher.launch(kernel, dtype, ctx, arrays, ints)
-
-
-@pytest.fixture
-def openmp_kernels():
-    launcher = _Recording(cpu_kernels.launcher())
-    with custom.use_launcher('cpu', launcher):
-        yield launcher
-
-
 def _errors(launcher, op_name, groups, case, pad_mode, dtype, hybridize=False):
     extra = {} if groups is None else {'groups': groups}
     win = window_kwargs(case, pad_mode)
