@@ -36,7 +36,7 @@ $(ONNX_STAMP): Makefile
 $(ONNX_VENV): $(ONNX_STAMP)
 
 run: $(call STAMP,cpu)
-	$(PY) scripts/train_cifar.py --model cifar_resnet20_v2_atac --dataset digits --save-dir runs/digits
+	$(PY) scripts/train_cifar.py --model cifar_resnet20_v2_atac --dataset digits --save-dir runs/digits --overwrite
 
 test: $(call STAMP,test) $(ONNX_STAMP)
 	$(PY) -m pytest -q tests
