@@ -1,6 +1,6 @@
 """ONNX translations for the MXNet operators that MXNet 1.9's exporter (``mx.onnx``) lacks.
 
-The networks' graphs use six operators the exporter cannot convert, or converts only for a few
+The networks' graphs use seven operators the exporter cannot convert, or converts only for a few
 hard-coded shapes:
 
 * ``im2col`` (the window taps of the composite sliding-window operators): a depthwise
@@ -16,7 +16,9 @@ hard-coded shapes:
   (N, G, -1), then the per-group affine;
 * ``Custom`` nodes of the kernel CustomOps (``op_type`` ``gluon_convattn_<operator>``): the
   composite operator is built as a symbol with the node's window and converted node by node
-  with the same translations, so a kernel graph exports to the composite path's subgraph.
+  with the same translations, so a kernel graph exports to the composite path's subgraph;
+* ``SwapAxis`` of an axis with itself (the plain-layout copies around those CustomOps):
+  ``Identity``.
 
 Everything is written for ONNX opset 13 (the exported models declare it). :func:`installed`
 puts the translations into the exporter's registry for the duration of an export and restores
@@ -310,8 +312,22 @@ def convert_custom(node, **kwargs):
     return converted + [_make('Identity', [lookup[-1][0].name], [name], name=name)]
 
 
+_MXNET_TRANSLATIONS = {}
+
+
+def convert_swapaxis(node, **kwargs):
+    """``SwapAxis`` of an axis with itself (the plain-layout copy the kernel CustomOps put on
+    their inputs and output, ``ops/custom.py``) is an ``Identity``; others go to MXNet's own
+    translation."""
+    name, inputs, _, attrs = _inputs(node, kwargs)
+    if int(attrs.get('dim1', 0)) == int(attrs.get('dim2', 0)):
+        return [_make('Identity', [inputs[0]], [name], name=name)]
+    return _MXNET_TRANSLATIONS['SwapAxis'](node, **kwargs)
+
+
 TRANSLATIONS = {
     'Reshape': convert_reshape,
+    'SwapAxis': convert_swapaxis,
     'im2col': convert_im2col,
     '_mod_scalar': convert_mod_scalar,
     '_greater_equal_scalar': convert_greater_equal_scalar,
@@ -332,6 +348,7 @@ def installed():
     onnx = _onnx()
     registry = _graph().registry_.setdefault(OPSET, {})
     saved = {op: registry[op] for op in TRANSLATIONS if op in registry}
+    _MXNET_TRANSLATIONS.update(saved)
     latest, checked = onnx.defs.onnx_opset_version, onnx.checker.DEFAULT_CONTEXT.opset_imports
     registry.update(TRANSLATIONS)
     onnx.defs.onnx_opset_version = lambda: OPSET
