@@ -53,8 +53,8 @@ def main(argv=None):
     parser.add_argument('--eval', action='store_true', help='inference (no backward)')
     args = parser.parse_args(argv)
 
+    from gluon_convattn.model_zoo import get_model   # before mxnet: it loads the CUDA libraries
     import mxnet as mx
-    from gluon_convattn.model_zoo import get_model
 
     kwargs = {} if args.impl == 'auto' else {'impl': args.impl}
     net = get_model(args.model, **kwargs)

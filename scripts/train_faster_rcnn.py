@@ -27,6 +27,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault('MXNET_CUDNN_AUTOTUNE_DEFAULT', '0')
 
+import gluon_convattn  # noqa: E402,F401  (loads the CUDA libraries before mxnet)
 import mxnet as mx  # noqa: E402
 from mxnet import gluon  # noqa: E402
 

@@ -15,8 +15,8 @@ from gluon_convattn import cuda_libs
 
 import mxnet as mx  # noqa: E402  (after gluon_convattn, which loads the CUDA libraries)
 
-from gluon_convattn import ops  # noqa: E402
-from gluon_convattn.ops import kernel_spec, rtc  # noqa: E402
+from gluon_convattn import ops
+from gluon_convattn.ops import custom, kernel_spec, rtc  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import no_device_driver  # noqa: E402
@@ -53,8 +53,10 @@ def test_features_and_no_gpu():
     assert features.is_enabled('CUDNN')
     assert mx.context.num_gpus() == 0
     assert not rtc.available()
-    # with no GPU, 'auto' keeps hybridized graphs on the composite operators
-    assert ops.resolve_impl(mx.sym, None) == 'composite'
+    # with no GPU, 'auto' picks the kernels only where the CPU library serves them
+    assert ops.resolve_impl(mx.sym, None) == 'kernel'
+    with custom.use_launcher('cpu', None):
+        assert ops.resolve_impl(mx.sym, None) == 'composite'
     assert mx.nd.ones((2, 3)).sum().asscalar() == 6
 
 
