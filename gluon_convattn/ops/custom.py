@@ -25,8 +25,9 @@ enough: a hybridized graph may run it in the input's memory and write the result
 blocked layout; ``tile`` works, but its backward is a slow reduction.)
 
 The kernels themselves never form the unfolded (N, C, k*k, H*W) window taps, forward or
-backward; the only k*k tensors are the operators' own k*k inputs and outputs (the attention
-weights, the subtractions' and local_dot's results).
+backward, and the operators keep only what their backward passes read
+(:meth:`WindowOpProp.declare_backward_dependency`): ``aggregation``, ``subtraction2`` and
+``local_dot`` do not keep their outputs.
 """
 import ast
 import contextlib
@@ -238,11 +239,18 @@ class WindowOpProp(mx.operator.CustomOpProp):
     def infer_type(self, in_type):
         return [in_type[0]] * len(in_type), [in_type[0]], []
 
-    # declare_backward_dependency keeps MXNet's default (every array). Declaring only what the
-    # backward kernels read (output gradient and inputs) was tried: imperative and static-alloc
-    # graphs were exact, but a plain hybridized SAN then got input gradients near 1e15
-    # (tests/ops/test_kernel_networks.py), and MXNet 1.9 keeps the declared indices of all
-    # custom op types in one global set (mx.operator._registry.result_deps).
+    def declare_backward_dependency(self, out_grad, in_data, out_data):
+        """The output gradient and the inputs, not the output of a two-input operator (MXNet's
+        default keeps every array alive until the backward pass).
+
+        MXNet 1.9 remembers the indices declared last, by any custom op type, in one global
+        set (``mx.operator._registry.result_deps``) and wraps the arrays a backward receives
+        by that set, failing on an index one op type keeps and another does not. So every
+        operator here declares the same indices: 0 (output gradient), 1 and 2. For the
+        two-input operators those are the inputs; ``subtraction`` (one input) keeps its
+        output too, which in SAN is the small position encoding.
+        """
+        return (list(out_grad) + list(in_data) + list(out_data))[:3]
 
     def create_operator(self, ctx, in_shapes, in_dtypes):
         launcher = get_launcher(ctx.device_type)

@@ -33,6 +33,12 @@ SLOW = [
     ('acmix_resnet50', 128, 1.0, {}),
 ]
 CASES = FAST + [pytest.param(*case, marks=pytest.mark.slow) for case in SLOW]
+# (logits, input gradient) tolerances, relative to the largest value. float32 round-off,
+# amplified by batch norm over a batch of 2: the composite san10_patchwise hybridized differs
+# from itself imperative by 4.4e-2 in the gradient, san19_patchwise by 1.8e-4 in the logits
+# and 0.12 in the gradient. The race gave 1e11 to 1e22, or inf.
+TOLERANCE = {'san19_patchwise': (5e-4, 3e-1)}
+DEFAULT_TOLERANCE = (1e-4, 1e-1)
 
 
 def _relative(a, b):
@@ -63,15 +69,13 @@ def test_kernel_network_matches_composite_on_the_threaded_engine(model, size, sc
     for (_, ours), (_, theirs) in zip(kernels.collect_params().items(),
                                       reference.collect_params().items()):
         ours.set_data(theirs.data())
+    logits_tol, grad_tol = TOLERANCE.get(model, DEFAULT_TOLERANCE)
     for hybrid in (None, dict(), dict(static_alloc=True, static_shape=True)):
         if hybrid is not None:
             kernels.hybridize(**hybrid)
         for _ in range(2):
             logits, grad = _step(kernels, x)
             assert np.isfinite(logits).all() and np.isfinite(grad).all()
-            assert _relative(logits, want_logits) <= 1e-4, (hybrid, _relative(logits,
-                                                                             want_logits))
-            # float32 round-off, amplified by batch norm over a batch of 2: the composite
-            # san10_patchwise hybridized differs from itself imperative by 4.4e-2 here (the
-            # race gave 1e11 to 1e22, or inf)
-            assert _relative(grad, want_grad) <= 1e-1, (hybrid, _relative(grad, want_grad))
+            assert _relative(logits, want_logits) <= logits_tol, (
+                hybrid, _relative(logits, want_logits))
+            assert _relative(grad, want_grad) <= grad_tol, (hybrid, _relative(grad, want_grad))
