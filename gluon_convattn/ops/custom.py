@@ -43,6 +43,7 @@ __all__ = ['op_type', 'apply', 'get_launcher', 'set_launcher', 'use_launcher',
 
 _LAUNCHERS = {}
 _LOCK = threading.Lock()
+_DEFAULT = object()
 
 
 def op_type(name):
@@ -75,22 +76,30 @@ def kernels_available(device_type):
 
 def set_launcher(device_type, launcher):
     """Install ``launcher`` (or None) for 'cpu' or 'gpu'; returns the previous one."""
+    return _swap(device_type, launcher)
+
+
+def _swap(device_type, launcher):
+    """Install ``launcher`` and return what was installed; :data:`_DEFAULT` (as either) stands
+    for "not chosen yet": the default launcher is then made on first use."""
     if device_type not in ('cpu', 'gpu'):
         raise ValueError("device_type must be 'cpu' or 'gpu', got %r" % (device_type,))
     with _LOCK:
-        previous = _LAUNCHERS.get(device_type)
-        _LAUNCHERS[device_type] = launcher
+        previous = _LAUNCHERS.pop(device_type, _DEFAULT)
+        if launcher is not _DEFAULT:
+            _LAUNCHERS[device_type] = launcher
     return previous
 
 
 @contextlib.contextmanager
 def use_launcher(device_type, launcher):
-    """Within the block, ``device_type`` runs the kernels with ``launcher``."""
-    previous = set_launcher(device_type, launcher)
+    """Within the block, ``device_type`` runs the kernels with ``launcher``; afterwards what was
+    there before (the default launcher too, when none had been chosen)."""
+    previous = _swap(device_type, launcher)
     try:
         yield launcher
     finally:
-        set_launcher(device_type, previous)
+        _swap(device_type, previous)
 
 
 def check_runnable(ctx, dtype):

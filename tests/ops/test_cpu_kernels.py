@@ -109,3 +109,16 @@ def test_build_writes_a_loadable_library(tmp_path):
     assert os.listdir(str(tmp_path)) == ['libprobe.so']
     launcher = cpu_kernels.CtypesLauncher(library)
     assert launcher.function(kernel_spec.OPERATORS['aggregation'].forward, 'float32')
+
+
+def test_use_launcher_restores_the_default_launcher():
+    """A block that installs no launcher must not leave the CPU without its default one."""
+    from gluon_convattn.ops.custom import _LAUNCHERS
+    saved = _LAUNCHERS.pop('cpu', None)
+    try:
+        with custom.use_launcher('cpu', None):
+            assert custom.get_launcher('cpu') is None
+        assert isinstance(custom.get_launcher('cpu'), cpu_kernels.CtypesLauncher)
+    finally:
+        if saved is not None:
+            _LAUNCHERS['cpu'] = saved
