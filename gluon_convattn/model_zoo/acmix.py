@@ -115,23 +115,30 @@ _R26, _R38, _R50 = [1, 2, 4, 1], [2, 3, 5, 2], [3, 4, 6, 3]
 CONFIGS = config_table(
     ModelConfig('acmix_resnet26', family='ACmix',
                 faithful_to='LeapLabTHU/ACmix `ResNet/ResNet_ImageNet.py` '
-                            '`ACmix_ResNet([1,2,4,1])`; golden'),
-    ModelConfig('acmix_resnet38', family='ACmix', faithful_to='`ACmix_ResNet([2,3,5,2])`; count'),
-    ModelConfig('acmix_resnet50', family='ACmix', faithful_to='`ACmix_ResNet([3,4,6,3])`; count'),
+                            '`ACmix_ResNet([1,2,4,1])`; golden',
+                seed_flops='2.3G', flops_note='acmix-resnet-26'),
+    ModelConfig('acmix_resnet38', family='ACmix', faithful_to='`ACmix_ResNet([2,3,5,2])`; count',
+                seed_flops='2.9G'),
+    ModelConfig('acmix_resnet50', family='ACmix', faithful_to='`ACmix_ResNet([3,4,6,3])`; count',
+                seed_flops='3.6G'),
     ModelConfig('acmix_swin_tiny', family='ACmix',
                 faithful_to='`swin_transformer_acmix.py` depths [2,2,6,2], heads [3,6,12,24], '
-                            'window 7; golden'),
-    ModelConfig('acmix_swin_small', family='ACmix', faithful_to='depths [2,2,18,2]; count'),
+                            'window 7; golden', seed_flops='4.6G'),
+    ModelConfig('acmix_swin_small', family='ACmix', faithful_to='depths [2,2,18,2]; count',
+                seed_flops='9.0G'),
     ModelConfig('acmix_san10', family='ACmix',
-                faithful_to='seed table 12.1M (+0.3 %), 1.9G; no released code: '
+                faithful_to='seed table 12.1M (+0.3 %); no released code: '
                             '`san10_patchwise` + ACmix\'s convolution path (reading in '
-                            '`docs/acmix.md`)'),
-    ModelConfig('acmix_san15', family='ACmix', faithful_to='seed 16.6M (+0.3 %), 2.7G'),
-    ModelConfig('acmix_san19', family='ACmix', faithful_to='seed 21.2M (-0.3 %), 3.4G'),
+                            '`docs/acmix.md`)', seed_flops='1.9G'),
+    ModelConfig('acmix_san15', family='ACmix', faithful_to='seed 16.6M (+0.3 %)',
+                seed_flops='2.7G'),
+    ModelConfig('acmix_san19', family='ACmix', faithful_to='seed 21.2M (-0.3 %)',
+                seed_flops='3.4G'),
     ModelConfig('acmix_pvt_tiny', family='ACmix',
-                faithful_to='seed 13M, 2.0G; no released code: `pvt_tiny` + ACmix\'s '
-                            'convolution path'),
-    ModelConfig('acmix_pvt_small', family='ACmix', faithful_to='seed 25M, 3.9G'),
+                faithful_to='seed 13M; no released code: `pvt_tiny` + ACmix\'s '
+                            'convolution path', seed_flops='2.0G'),
+    ModelConfig('acmix_pvt_small', family='ACmix', faithful_to='seed 25M',
+                seed_flops='3.9G'),
 )
 
 

@@ -11,9 +11,11 @@ The minimum input size is not in the record: it depends on constructor arguments
 kernels, ACmix's ``k_att``, Swin's ``img_size``, AT-kernel's stem), so it lives on the network
 (``net.min_size``) and :attr:`ModelInfo.min_size` reads it from a default-built network.
 """
+import re
 from dataclasses import dataclass, field
 
-__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'Weights', 'ModelConfig', 'config_table']
+__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'Weights', 'ModelConfig', 'config_table',
+           'parse_flops']
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -83,6 +85,12 @@ class ModelConfig:
         The data set whose weights ``pretrained=True`` stands for.
     weights : tuple of :class:`Weights`
         Weights files shipped in the package.
+    seed_flops : str, default ''
+        The FLOPs figure of the upstream README's or paper's table, as printed there ('2.2G',
+        '180.52M'; multiply-adds at ``input_size``); '' when the seeds give none.
+    flops_note : str, default ''
+        The section of ``docs/flops.md`` (its ``note-...`` anchor without the prefix) that
+        explains why the measured multiply-adds differ from ``seed_flops`` by more than 3 %.
     """
     name: str
     family: str
@@ -93,6 +101,8 @@ class ModelConfig:
     crop_ratio: float = 0.875
     default_dataset: str = 'imagenet'
     weights: tuple = ()
+    seed_flops: str = ''
+    flops_note: str = ''
 
     def __post_init__(self):
         if self.name != self.name.lower():
@@ -101,6 +111,8 @@ class ModelConfig:
         if len(set(tags)) != len(tags):
             raise ValueError('%s lists the weights tag(s) %s twice'
                              % (self.name, sorted({t for t in tags if tags.count(t) > 1})))
+        if self.seed_flops:
+            parse_flops(self.seed_flops)
 
     def weights_for(self, tag):
         """The :class:`Weights` with ``tag``, or None."""
@@ -115,3 +127,16 @@ def config_table(*configs):
             raise ValueError('model %r has two configurations' % config.name)
         table[config.name] = config
     return table
+
+
+_FLOPS_UNITS = {'G': 1e9, 'M': 1e6}
+
+
+def parse_flops(text):
+    """The number a seed table's FLOPs figure stands for: ``'2.2G'`` -> 2.2e9,
+    ``'180.52M'`` -> 1.8052e8; ValueError for anything else."""
+    match = re.fullmatch(r'(\d+(?:\.\d+)?)([GM])', text) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError('a FLOPs figure is a number followed by G or M (e.g. 2.2G, 180.52M), '
+                         'got %r' % (text,))
+    return float(match.group(1)) * _FLOPS_UNITS[match.group(2)]

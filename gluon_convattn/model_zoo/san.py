@@ -126,13 +126,19 @@ class SAN(NetworkBlock):
 
 _SAN = 'hszhao/SAN `model/san.py` `san(%d, %s, [3,7,7,7,7])`; %s'
 CONFIGS = config_table(
-    ModelConfig('san10_pairwise', family='SAN', faithful_to=_SAN % (0, '[2,1,2,4,1]', 'golden')),
+    ModelConfig('san10_pairwise', family='SAN', faithful_to=_SAN % (0, '[2,1,2,4,1]', 'golden'),
+                seed_flops='2.2G', flops_note='san'),
     ModelConfig('san10_patchwise', family='SAN',
-                faithful_to='`san(1, [2,1,2,4,1], ...)`; golden'),
-    ModelConfig('san15_pairwise', family='SAN', faithful_to='`san(0, [3,2,3,5,2], ...)`; count'),
-    ModelConfig('san15_patchwise', family='SAN', faithful_to='`san(1, [3,2,3,5,2], ...)`; count'),
-    ModelConfig('san19_pairwise', family='SAN', faithful_to='`san(0, [3,3,4,6,3], ...)`; count'),
-    ModelConfig('san19_patchwise', family='SAN', faithful_to='`san(1, [3,3,4,6,3], ...)`; count'),
+                faithful_to='`san(1, [2,1,2,4,1], ...)`; golden',
+                seed_flops='1.9G', flops_note='san'),
+    ModelConfig('san15_pairwise', family='SAN', faithful_to='`san(0, [3,2,3,5,2], ...)`; count',
+                seed_flops='3.0G', flops_note='san'),
+    ModelConfig('san15_patchwise', family='SAN', faithful_to='`san(1, [3,2,3,5,2], ...)`; count',
+                seed_flops='2.6G', flops_note='san'),
+    ModelConfig('san19_pairwise', family='SAN', faithful_to='`san(0, [3,3,4,6,3], ...)`; count',
+                seed_flops='3.8G', flops_note='san'),
+    ModelConfig('san19_patchwise', family='SAN', faithful_to='`san(1, [3,3,4,6,3], ...)`; count',
+                seed_flops='3.3G', flops_note='san'),
 )
 
 

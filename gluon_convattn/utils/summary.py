@@ -59,12 +59,16 @@ def _shapes(sym, input_shape, other_inputs):
     return shapes
 
 
-def _output_key(nodes, entry):
+def _output_shape(shapes, nodes, entry):
+    """The shape of graph entry ``[node_id, output_index, version]`` (a single-output node's
+    output is ``NAME_output``, a multi-output node's ``NAME_output0``, ``NAME_output1``...)."""
     node_id, index = entry[0], entry[1]
-    node = nodes[node_id]
-    if node['op'] == 'null':
-        return node['name']
-    return node['name'] + ('_output' if index == 0 else '_output%d' % index)
+    name = nodes[node_id]['name']
+    if nodes[node_id]['op'] == 'null':
+        return shapes[name]
+    if index == 0 and name + '_output' in shapes:
+        return shapes[name + '_output']
+    return shapes['%s_output%d' % (name, index)]
 
 
 def _constant_nodes(nodes):
@@ -117,12 +121,11 @@ def count_macs(sym, input_shape, stages=(), other_inputs=None):
     totals = OrderedDict((label, [0, 0]) for label, _, _ in stages)
     totals.setdefault('(network)', [0, 0])
     previous = '(network)'
-    for node in nodes:
+    for node_id, node in enumerate(nodes):
         if node['op'] == 'null':
             continue
-        inputs = [shapes[_output_key(nodes, entry)] for entry in node['inputs']]
-        output = shapes[node['name'] + '_output'] if node['name'] + '_output' in shapes \
-            else shapes[node['name'] + '_output0']
+        inputs = [_output_shape(shapes, nodes, entry) for entry in node['inputs']]
+        output = _output_shape(shapes, nodes, [node_id, 0])
         weight_const = node['op'] == 'Convolution' and node['inputs'][1][0] in constant
         macs, subs = _node_cost(node, inputs, output, weight_const)
         owners = [owner_of[nodes[e[0]]['name']] for e in node['inputs']
@@ -173,7 +176,9 @@ def summarize(name, input_size=None, **model_kwargs):
     shape = (1, 3, size, size)
     total_params = count_params(net, shape)
     stages = _stage_blocks(net)
-    costs = count_macs(net(mx.sym.var('data')), shape,
+    out = net(mx.sym.var('data'))
+    out = mx.sym.Group(list(out)) if isinstance(out, (list, tuple)) else out
+    costs = count_macs(out, shape,
                        [(label, block.prefix, list(block.collect_params().keys()))
                         for label, block in stages])
     rows = [Stage(label, _trainable(block), *costs[label]) for label, block in stages]

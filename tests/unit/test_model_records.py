@@ -4,7 +4,7 @@ import os
 import pytest
 
 from gluon_convattn.model_zoo import get_model, get_model_info, get_model_list, model_zoo
-from gluon_convattn.model_zoo.configs import ModelConfig, Weights, config_table
+from gluon_convattn.model_zoo.configs import ModelConfig, Weights, config_table, parse_flops
 from gluon_convattn.utils.files import sha256_file
 from tools import model_table
 
@@ -12,11 +12,54 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 FAMILIES = {'ATAC', 'SAN', 'ACmix', 'KAConv', 'AT-kernel', 'PVT'}
 
 
-def test_readme_model_table_is_the_generated_one():
-    with open(os.path.join(ROOT, 'README.md')) as f:
-        readme = model_table.readme_table(f.read())
-    assert readme == model_table.model_table(), \
-        'README.md is out of date: run python tools/model_table.py --update'
+@pytest.fixture(scope='module')
+def measured():
+    return model_table.measure()
+
+
+@pytest.mark.parametrize('path, make_table', [('README.md', model_table.model_table),
+                                              ('docs/flops.md', model_table.flops_table)])
+def test_model_tables_are_the_generated_ones(measured, path, make_table):
+    with open(os.path.join(ROOT, path)) as f:
+        written = model_table.readme_table(f.read())
+    assert written == make_table(measured), \
+        '%s is out of date: run python tools/model_table.py --update' % path
+
+
+def test_every_measured_difference_over_3_percent_links_its_note(measured):
+    with open(os.path.join(ROOT, 'docs', 'flops.md')) as f:
+        headings = {line[4:].strip() for line in f if line.startswith('### ')}
+    anchors = {h.lower().replace(':', '').replace(' ', '-') for h in headings}
+    for m in measured:
+        if m.difference is not None and abs(m.difference) > model_table.TOLERANCE:
+            assert 'note-' + m.config.flops_note in anchors, m.info.name
+            assert '#note-%s)' % m.config.flops_note in m.readme_row()
+
+
+def test_a_difference_over_3_percent_needs_a_note():
+    config = ModelConfig('made_up', family='SAN', faithful_to='x', seed_flops='2.0G')
+    assert model_table.seed_difference(config, 2.05e9) == pytest.approx(0.025)
+    with pytest.raises(ValueError, match=r'made_up: 2.10 G multiply-adds are \+5.0 %.*flops_note'):
+        model_table.seed_difference(config, 2.1e9)
+    noted = ModelConfig('made_up', family='SAN', faithful_to='x', seed_flops='2.0G',
+                        flops_note='san')
+    assert model_table.seed_difference(noted, 2.1e9) == pytest.approx(0.05)
+    assert model_table.seed_difference(ModelConfig('m', family='SAN', faithful_to='x'), 1e9) \
+        is None
+
+
+@pytest.mark.parametrize('text, value', [('2.2G', 2.2e9), ('180.52M', 180.52e6)])
+def test_seed_flops_figures_parse(text, value):
+    assert parse_flops(text) == pytest.approx(value)
+
+
+@pytest.mark.parametrize('text', ['2.2', '2.2 G', 'G', '2.2T', ''])
+def test_a_malformed_seed_flops_figure_is_refused(text):
+    with pytest.raises(ValueError, match='number followed by G or M'):
+        parse_flops(text)
+    if text:
+        with pytest.raises(ValueError, match='number followed by G or M'):
+            ModelConfig('m', family='SAN', faithful_to='x', seed_flops=text)
 
 
 def test_update_replaces_only_the_table():

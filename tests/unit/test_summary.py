@@ -85,3 +85,12 @@ def test_script_prints_the_table():
     bad = subprocess.run([sys.executable, SCRIPT, '--model', 'nope'], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     assert bad.returncode == 2 and 'not a registered model' in bad.stderr
+
+
+def test_a_multi_output_network_is_counted_over_all_its_outputs():
+    rows = {r.name: r for r in summarize('faster_rcnn_fpn_atkernel_resnet50_coco',
+                                         input_size=64)}
+    assert rows['total'].params == 39821920          # reference.md's learnable count
+    # the box head runs on every test proposal: its first FC layer alone is 256*7*7 x 1024
+    assert rows['box_features'].macs >= 256 * 7 * 7 * 1024
+    assert rows['total'].macs == sum(r.macs for n, r in rows.items() if n != 'total')
