@@ -91,7 +91,12 @@ def record_weights(net, layer, x):
             handle.detach()
     if not recorded:
         raise ValueError('the layer computed no attention weights')
-    return recorded[0]
+    # the AT kernel aggregates with its group-normalised logits and applies the affine after
+    affine = getattr(layer, 'attention_affine', None)
+    if affine is None:
+        return recorded[0]
+    import mxnet as mx
+    return affine(mx.nd.array(recorded[0])).asnumpy()
 
 
 def mosaic(weights, map_index=None):

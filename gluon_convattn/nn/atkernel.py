@@ -31,7 +31,7 @@ from mxnet.gluon.block import HybridBlock
 from .. import ops
 from ..utils.checks import check_odd, check_positive_int
 
-__all__ = ['ATKernel', 'CentreTapsConv', 'ChannelGroupNorm']
+__all__ = ['ATKernel', 'CentreTapsConv', 'ChannelGroupNorm', 'GroupNormAggregation']
 
 
 class CentreTapsConv(HybridBlock):
@@ -104,14 +104,18 @@ class ChannelGroupNorm(HybridBlock):
             self.gamma = self.params.get('gamma', shape=(channels,), init='ones')
             self.beta = self.params.get('beta', shape=(channels,), init='zeros')
 
-    def hybrid_forward(self, F, x, gamma, beta):
+    def normalize(self, F, x):
+        """``x`` normalised with its group statistics, before the per-channel affine."""
         # The group statistics as a layer normalisation of (N, groups, rest): the same values
         # as GroupNorm, and on the CPU several times faster than MXNet 1.x's GroupNorm.
         rows = x.reshape((0, self._num_groups, -1))
         unit = F.BlockGrad(F.ones_like(F.slice_axis(F.slice_axis(rows, axis=0, begin=0, end=1),
                                                     axis=1, begin=0, end=1).reshape((-1,))))
-        normed = F.reshape_like(F.LayerNorm(rows, unit, F.zeros_like(unit), axis=-1,
-                                            eps=self._epsilon), x)
+        return F.reshape_like(F.LayerNorm(rows, unit, F.zeros_like(unit), axis=-1,
+                                          eps=self._epsilon), x)
+
+    def hybrid_forward(self, F, x, gamma, beta):
+        normed = self.normalize(F, x)
         # The per-channel affine as a depthwise 1x1 convolution: the same values, and on the
         # CPU a several times faster backward than broadcast multiply and add. Its weight is a
         # copy: MKL-DNN reorders inference weights in place, which fails on a view of gamma.
@@ -120,15 +124,61 @@ class ChannelGroupNorm(HybridBlock):
                              num_group=self._channels)
 
 
-class _CentreTapsMLP(nn.HybridSequential):
-    """A sequence whose first block takes ``(centre, keys)``; the rest one input each."""
+class GroupNormAggregation(ChannelGroupNorm):
+    """``aggregation(values, ChannelGroupNorm(attention))``, without forming the normalised
+    weights' per-channel affine.
 
-    def hybrid_forward(self, F, centre, keys):
+    The affine is per channel and the aggregation linear in its weights, so with zero padding
+    ``sum_j (gamma * n_j + beta) * v_j = gamma * sum_j n_j * v_j + beta * sum_j v_j``: the
+    aggregation runs on the group-normalised attention ``n`` and the window sum of the values is
+    an average pooling times ``k*k``. That saves a (N, C, k*k, H*W) tensor and its backward.
+    The parameters are :class:`ChannelGroupNorm`'s.
+
+    Parameters
+    ----------
+    num_groups, channels, epsilon
+        As :class:`ChannelGroupNorm`.
+    kernel_size : int
+        Odd window size (zero padding ``(kernel_size - 1) // 2``).
+    impl : str or None
+        Operator implementation, see :func:`gluon_convattn.ops.resolve_impl`.
+
+    Inputs: ``attention`` (N, channels, k*k, H*W) and ``values`` (N, channels, H, W).
+    Output: (N, channels, H, W).
+    """
+
+    def __init__(self, num_groups, channels, kernel_size, impl=None, epsilon=1e-5, **kwargs):
+        super(GroupNormAggregation, self).__init__(num_groups, channels, epsilon, **kwargs)
+        self._kernel_size, self._impl = kernel_size, impl
+
+    def affine(self, normed):
+        """The attention weights ``gamma * normed + beta`` of (N, channels, taps, positions)
+        NDArray ``normed`` (what :meth:`hybrid_forward` never forms; for inspection)."""
+        return (mx.nd.broadcast_add(
+            mx.nd.broadcast_mul(normed, self.gamma.data(normed.context).reshape((1, -1, 1, 1))),
+            self.beta.data(normed.context).reshape((1, -1, 1, 1))))
+
+    def hybrid_forward(self, F, attention, values, gamma, beta):
+        k = self._kernel_size
+        pad = (k - 1) // 2
+        weighted = ops.aggregation(F, values, self.normalize(F, attention), kernel_size=k,
+                                   padding=pad, impl=self._impl)
+        window_sum = F.Pooling(values, kernel=(k, k), stride=(1, 1), pad=(pad, pad),
+                               pool_type='avg', count_include_pad=True) * (k * k)
+        return F.broadcast_add(F.broadcast_mul(weighted, gamma.reshape((1, -1, 1, 1))),
+                               F.broadcast_mul(window_sum, beta.reshape((1, -1, 1, 1))))
+
+
+class _CentreTapsMLP(nn.HybridSequential):
+    """A sequence whose first block takes ``(centre, keys)``, whose last (a
+    :class:`GroupNormAggregation`) takes ``(attention, values)``; the rest one input each."""
+
+    def hybrid_forward(self, F, centre, keys, values):
         blocks = list(self._children.values())
         x = blocks[0](centre, keys)
-        for block in blocks[1:]:
+        for block in blocks[1:-1]:
             x = block(x)
-        return x
+        return blocks[-1](x, values)
 
 
 class ATKernel(HybridBlock):
@@ -185,7 +235,7 @@ class ATKernel(HybridBlock):
                 self.mlp.add(CentreTapsConv(hidden, in_channels, kernel_size),
                              nn.BatchNorm(in_channels=hidden), nn.Activation('relu'),
                              nn.Conv2D(weights, 1, in_channels=hidden),
-                             ChannelGroupNorm(channels, weights))
+                             GroupNormAggregation(channels, weights, kernel_size, impl))
             self.emb_v = nn.HybridSequential(prefix='emb_v_')
             with self.emb_v.name_scope():
                 self.emb_v.add(nn.Conv2D(weights, 1, use_bias=False, in_channels=in_channels),
@@ -201,10 +251,14 @@ class ATKernel(HybridBlock):
                                  % (self.stride, self.stride, x.shape[2], x.shape[3]))
         return super(ATKernel, self).forward(x, *args)
 
+    def attention_affine(self, normed):
+        """The layer's attention weights (N, channels * group_channels, k*k, H*W) from the
+        group-normalised logits its aggregation runs on (for inspection; see
+        :class:`GroupNormAggregation`)."""
+        return self.mlp[-1].affine(normed)
+
     def hybrid_forward(self, F, x):
         if self.pool is not None:
             x = self.pool(x)
-        window = dict(kernel_size=self.kernel_size, padding=(self.kernel_size - 1) // 2)
-        weights = self.mlp(x, self.emb_k(x))
-        out = ops.aggregation(F, self.emb_v(x), weights, impl=self.impl, **window)
+        out = self.mlp(x, self.emb_k(x), self.emb_v(x))
         return F.sum(out.reshape((0, -4, self.channels, self.group_channels, -2)), axis=2)

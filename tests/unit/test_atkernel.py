@@ -11,7 +11,7 @@ from gluon_convattn.convert.atkernel import convert_atkernel
 from gluon_convattn.model_zoo import get_model, get_model_info
 from gluon_convattn.model_zoo.atkernel import ResNetATKernel
 from gluon_convattn.nn import ATKernel
-from gluon_convattn.nn.atkernel import CentreTapsConv, ChannelGroupNorm
+from gluon_convattn.nn.atkernel import CentreTapsConv, ChannelGroupNorm, GroupNormAggregation
 from gluon_convattn.utils import count_params, param_shapes
 
 EPS = 1e-5
@@ -138,6 +138,43 @@ def test_centre_taps_conv_equals_conv_over_concatenation_with_gradients():
                 plain.bias.grad().asnumpy()]
     for got, want in zip(grads, expected):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize('impl', ['composite', 'kernel'])
+def test_group_norm_aggregation_equals_aggregating_the_normalised_weights(impl):
+    """The affine moved behind the aggregation (gamma times the aggregation of the normalised
+    logits, plus beta times the window sum of the values) gives the unfused values and
+    gradients, borders (zero padding) included."""
+    groups, channels, k = 3, 6, 3
+    rs = np.random.RandomState(5)
+    logits = rs.standard_normal((2, channels, k * k, 20))
+    values = rs.standard_normal((2, channels, 4, 5))
+    fused = GroupNormAggregation(groups, channels, k, impl=impl)
+    plain = ChannelGroupNorm(groups, channels)
+    for block in (fused, plain):
+        block.initialize(ctx=mx.cpu())
+        block.cast('float64')
+    gamma, beta = 1 + rs.standard_normal(channels), rs.standard_normal(channels)
+    for block in (fused, plain):
+        block.gamma.set_data(mx.nd.array(gamma, dtype='float64'))
+        block.beta.set_data(mx.nd.array(beta, dtype='float64'))
+    head = mx.nd.array(rs.standard_normal((2, channels, 4, 5)), dtype='float64')
+
+    def run(forward, block):
+        inputs = [mx.nd.array(a, dtype='float64') for a in (logits, values)]
+        for x in inputs:
+            x.attach_grad()
+        with autograd.record():
+            out = forward(*inputs)
+            (out * head).sum().backward()
+        return [out.asnumpy()] + [x.grad.asnumpy() for x in inputs] + [
+            block.gamma.grad().asnumpy(), block.beta.grad().asnumpy()]
+
+    got = run(fused, fused)
+    want = run(lambda a, v: ops.aggregation(mx.nd, v, plain(a), kernel_size=k, padding=1,
+                                            impl='composite'), plain)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-10)
 
 
 def test_channel_group_norm_has_per_channel_affine():

@@ -5,6 +5,7 @@ import pytest
 from PIL import Image
 
 from gluon_convattn.model_zoo import get_model
+from gluon_convattn.nn.atkernel import ChannelGroupNorm
 from gluon_convattn.train.checkpoint import save_checkpoint
 
 # small RPN/RCNN sample counts keep the CPU forward short
@@ -49,12 +50,18 @@ def test_visualize_records_the_layers_own_weights(image, detection_scripts):
     name, layer = visualize.attention_layers(net)[0]
     assert name == 'layer1.0.conv2'
     seen = []
-    handle = layer.mlp.register_forward_hook(lambda block, inputs, out: seen.append(
-        out.asnumpy()))
+    handle = layer.mlp[3].register_forward_hook(lambda block, inputs, out: seen.append(out))
     x = mx.nd.random.uniform(shape=(1, 3, 64, 64))
     weights = visualize.record_weights(net, layer, x)
     handle.detach()
-    np.testing.assert_array_equal(weights, seen[0])
+    # the weights the unfused layer would form: the group norm with its affine on the logits
+    norm = layer.mlp[-1]
+    norm.gamma.set_data(mx.nd.random.uniform(0.5, 1.5, shape=norm.gamma.shape))
+    norm.beta.set_data(mx.nd.random.uniform(-0.5, 0.5, shape=norm.beta.shape))
+    weights = visualize.record_weights(net, layer, x)
+    expected = ChannelGroupNorm.hybrid_forward(norm, mx.nd, seen[-1], gamma=norm.gamma.data(),
+                                               beta=norm.beta.data()).asnumpy()
+    np.testing.assert_allclose(weights, expected, rtol=1e-5, atol=1e-6)
     assert weights.shape == (1, 256, 9, 64 * 64)
     picture = visualize.mosaic(weights)
     assert picture.shape == (64 * 3, 64 * 3)
