@@ -52,7 +52,8 @@ setup(
     version="0.1.0",
     description="Faithful MXNet/Gluon ports of ATAC, SAN, ACmix, KAConv and AT-kernel",
     packages=find_packages(include=["gluon_convattn", "gluon_convattn.*"]),
-    package_data={"gluon_convattn.ops": ["kernels/*.cu", "kernels/*.h", "kernels/*.cuh"],
+    package_data={"gluon_convattn.ops": ["kernels/*.cu", "kernels/*.h", "kernels/*.cuh",
+                                        "kernels/cpu/*.h"],
                   # shipped weights (sha256 in the model records) and their training logs
                   "gluon_convattn": ["weights/*.params", "weights/*.log"]},
     cmdclass={"build_ext": BuildCpuKernels},

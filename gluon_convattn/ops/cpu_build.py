@@ -3,6 +3,9 @@
 ``kernels/emulation.h``, included first, turns the CUDA dialect into plain C++; with OpenMP
 (``-fopenmp``) each kernel's grid-stride loop becomes an ``omp parallel for`` over its output
 elements, which is safe because every kernel gathers (no two iterations write one element).
+For aggregation, subtraction2 and local_dot the production build also compiles CPU loop orders
+(``kernels/cpu/``, ``-DGCA_CPU_LOOPS``): one plane per OpenMP iteration, walked tap by tap and
+row by row, with the window geometry from the same formulas; the launcher prefers them.
 
 This module imports neither MXNet nor the rest of the package, so ``setup.py`` runs it at
 install time (``build_ext``), and it can be run by hand::
@@ -66,7 +69,7 @@ def _flags(compiler, openmp):
     return flags + (['-fopenmp'] if openmp else [])
 
 
-def build(out_dir, library=LIBRARY, openmp=True, compiler=None):
+def build(out_dir, library=LIBRARY, openmp=True, compiler=None, cpu_loops=None):
     """Compile every kernel source into ``out_dir/library`` and return its path.
 
     Parameters
@@ -80,6 +83,11 @@ def build(out_dir, library=LIBRARY, openmp=True, compiler=None):
         single-threaded library the tests use.
     compiler : str, optional
         The C++ compiler; :func:`find_compiler` by default.
+    cpu_loops : bool, optional
+        Also compile the CPU loop orders of ``kernels/cpu/`` (``-DGCA_CPU_LOOPS``: one plane
+        per OpenMP iteration, rows walked along; exported as ``NAME_cpu`` beside the CUDA
+        entry points, and preferred by the CPU launcher). Default: as ``openmp``; the
+        single-threaded test build leaves them out, so it runs the CUDA loop bodies.
 
     Raises
     ------
@@ -91,6 +99,8 @@ def build(out_dir, library=LIBRARY, openmp=True, compiler=None):
         raise CompilerError('no C++ compiler found (set CXX, or install g++)')
     os.makedirs(out_dir, exist_ok=True)
     flags = _flags(compiler, openmp)
+    if openmp if cpu_loops is None else cpu_loops:
+        flags.append('-DGCA_CPU_LOOPS')
     header = os.path.join(KERNEL_DIR, 'emulation.h')
     objects, procs = [], []
     for src in _sources():

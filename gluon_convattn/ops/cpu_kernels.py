@@ -66,7 +66,9 @@ class CtypesLauncher(object):
                     self._functions[kernel.name, dtype] = self._bind(kernel, dtype)
 
     def _bind(self, kernel, dtype):
-        fn = getattr(self._lib, kernel_spec.entry_name(kernel, dtype))
+        name = kernel_spec.entry_name(kernel, dtype)
+        # the CPU loop order of kernels/cpu/ where the library has one, else the CUDA loop body
+        fn = getattr(self._lib, name + '_cpu', None) or getattr(self._lib, name)
         n_ints = len(kernel_spec.GEOMETRY) + (1 if kernel_spec.OPERATORS[kernel.op].extra else 0)
         fn.argtypes = [ctypes.c_void_p] * (len(kernel.reads) + 1) + [ctypes.c_int] * n_ints
         fn.restype = None

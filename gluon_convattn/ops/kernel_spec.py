@@ -59,6 +59,8 @@ SOURCES = {name: os.path.join(KERNEL_DIR, name + '.cu') for name in OPERATORS}
 NVRTC_OPTIONS = ('--std=c++11',)
 
 _INCLUDE = re.compile(r'^#include "([\w.]+)"\s*$', re.M)
+# the CPU loop orders' include (kernels/cpu/), which the CUDA compilers never need
+_CPU_LOOPS = re.compile(r'^#if defined\(GCA_CPU_LOOPS\)\n.*?^#endif\n', re.M | re.S)
 
 
 def entry_name(kernel, dtype):
@@ -88,7 +90,7 @@ def source(op_name):
         with open(os.path.join(KERNEL_DIR, match.group(1))) as f:
             return f.read()
     with open(SOURCES[op_name]) as f:
-        return _INCLUDE.sub(inline, f.read())
+        return _INCLUDE.sub(inline, _CPU_LOOPS.sub('', f.read()))
 
 
 def output_size(kernel, stride, padding, dilation, height, width):

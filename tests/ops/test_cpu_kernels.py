@@ -36,6 +36,23 @@ def test_library_exports_every_kernel_of_every_dtype():
                 assert launcher.function(kernel, dtype) is not None
 
 
+def test_cpu_loop_orders_serve_the_operators_that_have_them(emulated_library):
+    """The production library's plane-by-plane CPU loops (kernels/cpu/) run aggregation,
+    subtraction2 and local_dot; subtraction keeps the CUDA loop body; the single-threaded
+    test build has no CPU loops, so the emulated tests run the CUDA loop bodies."""
+    import ctypes
+    launcher = custom.get_launcher('cpu')
+    for op_name, operator in kernel_spec.OPERATORS.items():
+        suffix = '' if op_name == 'subtraction' else '_cpu'
+        for kernel in [operator.forward] + list(operator.backward.values()):
+            for dtype in launcher.dtypes:
+                assert launcher.function(kernel, dtype).__name__ == \
+                    kernel_spec.entry_name(kernel, dtype) + suffix
+    emulated = ctypes.CDLL(emulated_library)
+    assert hasattr(emulated, 'aggregation_forward_float')
+    assert not hasattr(emulated, 'aggregation_forward_float_cpu')
+
+
 def _errors(launcher, op_name, groups, case, pad_mode, dtype, hybridize=False):
     extra = {} if groups is None else {'groups': groups}
     win = window_kwargs(case, pad_mode)

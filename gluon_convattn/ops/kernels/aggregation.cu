@@ -74,3 +74,7 @@ __device__ void aggregation_backward_w(const DType* grad_out, const DType* x, DT
   GCA_ENTRY3X(T, S, aggregation_backward_w, grad_out, x, grad_w, weight_channels)
 
 GCA_FOR_EACH_DTYPE(AGGREGATION_ENTRIES)
+
+#if defined(GCA_CPU_LOOPS)
+#include "cpu/aggregation.h"
+#endif

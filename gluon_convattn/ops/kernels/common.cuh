@@ -132,21 +132,29 @@ struct Geometry {
   __device__ __forceinline__ int out_size() const { return out_h * out_w; }
   __device__ __forceinline__ int in_size() const { return height * width; }
 
-  // Offset within an input plane of padded pixel (row, col), or -1 for a zero pad.
-  __device__ __forceinline__ int source(int row, int col) const {
-    const int r = unpad(row, pad_h, height, pad_mode);
-    const int c = unpad(col, pad_w, width, pad_mode);
+  // The input row that kernel row kh of output row oh reads, or -1 for a zero pad; likewise
+  // for columns. These two are where every kernel's window geometry comes from (the CPU loop
+  // orders of kernels/cpu/ tabulate them per axis).
+  __device__ __forceinline__ int row_source(int oh, int kh) const {
+    return unpad(oh * stride_h + kh * dilation_h, pad_h, height, pad_mode);
+  }
+  __device__ __forceinline__ int col_source(int ow, int kw) const {
+    return unpad(ow * stride_w + kw * dilation_w, pad_w, width, pad_mode);
+  }
+  __device__ __forceinline__ int centre_kh() const { return (kernel_h - 1) / 2; }
+  __device__ __forceinline__ int centre_kw() const { return (kernel_w - 1) / 2; }
+  // Offset within an input plane of kernel tap (kh, kw) of output (oh, ow), or -1 (zero pad).
+  __device__ __forceinline__ int source(int oh, int ow, int kh, int kw) const {
+    const int r = row_source(oh, kh), c = col_source(ow, kw);
     return (r < 0 || c < 0) ? -1 : r * width + c;
   }
   // Offset of tap `tap` of the window of output position p (-1: zero pad).
   __device__ __forceinline__ int tap_source(int p, int tap) const {
-    return source((p / out_w) * stride_h + (tap / kernel_w) * dilation_h,
-                  (p % out_w) * stride_w + (tap % kernel_w) * dilation_w);
+    return source(p / out_w, p % out_w, tap / kernel_w, tap % kernel_w);
   }
   // Offset of the centre of the window of output position p (-1: zero pad).
   __device__ __forceinline__ int centre_source(int p) const {
-    return source((p / out_w) * stride_h + (kernel_h - 1) / 2 * dilation_h,
-                  (p % out_w) * stride_w + (kernel_w - 1) / 2 * dilation_w);
+    return source(p / out_w, p % out_w, centre_kh(), centre_kw());
   }
 };
 
@@ -198,7 +206,7 @@ __device__ __forceinline__ void for_each_tap_reading(const Geometry& g, int row,
 template <typename Visit>
 __device__ __forceinline__ void for_each_centre_reading(const Geometry& g, int row, int col,
                                                         Visit visit) {
-  const int kh = (g.kernel_h - 1) / 2, kw = (g.kernel_w - 1) / 2;
+  const int kh = g.centre_kh(), kw = g.centre_kw();
   for_each_reader(g, row, col, kh, kh + 1, kw, kw + 1, [&](int, int p) { visit(p); });
 }
 

@@ -67,3 +67,7 @@ __device__ void local_dot_backward_x2(const DType* grad_out, const DType* x1, DT
   GCA_ENTRY3X(T, S, local_dot_backward_x2, grad_out, x1, grad_x2, groups)
 
 GCA_FOR_EACH_DTYPE(LOCAL_DOT_ENTRIES)
+
+#if defined(GCA_CPU_LOOPS)
+#include "cpu/local_dot.h"
+#endif

@@ -38,3 +38,7 @@ __device__ void subtraction2_backward_x2(const DType* grad_out, DType* grad_x2, 
   GCA_ENTRY2(T, S, subtraction2_backward_x2, grad_out, grad_x2)
 
 GCA_FOR_EACH_DTYPE(SUBTRACTION2_ENTRIES)
+
+#if defined(GCA_CPU_LOOPS)
+#include "cpu/subtraction2.h"
+#endif
