@@ -145,8 +145,8 @@ class WindowAttentionACmix(HybridBlock):
         tokens, heads = self.window * self.window, self.num_heads
         windows = window_partition(qkv, self.height, self.width, self.window)   # (B_, N, 3C)
         per_head = windows.reshape((0, 0, 3, heads, -1)).transpose((2, 0, 3, 1, 4))
-        q, k, v = [F.slice_axis(per_head, axis=0, begin=i, end=i + 1).reshape((-3, -2))
-                   .reshape((-3, -2)) for i in range(3)]             # (B_ * nH, N, hd)
+        q, k, v = [part.reshape((-3, -2)) for part in F.split(
+            per_head, num_outputs=3, axis=0, squeeze_axis=True)]     # (B_ * nH, N, hd)
         logits = F.batch_dot(q * self.scale, k, transpose_b=True)
         logits = F.broadcast_add(logits.reshape((-1, heads, tokens, tokens)),
                                  self._position_bias(F, table))
