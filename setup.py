@@ -53,7 +53,7 @@ setup(
     description="Faithful MXNet/Gluon ports of ATAC, SAN, ACmix, KAConv and AT-kernel",
     packages=find_packages(include=["gluon_convattn", "gluon_convattn.*"]),
     package_data={"gluon_convattn.ops": ["kernels/*.cu", "kernels/*.h", "kernels/*.cuh",
-                                        "kernels/cpu/*.h"],
+                                        "kernels/cpu/*.h", "kernels/cpu/*.cc"],
                   # shipped weights (sha256 in the model records) and their training logs
                   "gluon_convattn": ["weights/*.params", "weights/*.log"]},
     cmdclass={"build_ext": BuildCpuKernels},

@@ -16,7 +16,8 @@ hard-coded shapes:
   (N, G, -1), then the per-group affine;
 * ``Custom`` nodes of the kernel CustomOps (``op_type`` ``gluon_convattn_<operator>``): the
   composite operator is built as a symbol with the node's window and converted node by node
-  with the same translations, so a kernel graph exports to the composite path's subgraph;
+  with the same translations, so a kernel graph exports to the composite path's subgraph
+  (and the CPU layer norm, ``gluon_convattn_layer_norm``, as MXNet's ``LayerNorm``);
 * ``SwapAxis`` of an axis with itself (the plain-layout copies around those CustomOps):
   ``Identity``.
 
@@ -32,6 +33,7 @@ import mxnet as mx
 import numpy as np
 
 from ..ops import composite, kernel_spec
+from ..ops.norm import OP_TYPE as LAYER_NORM_OP_TYPE
 
 __all__ = ['OPSET', 'installed', 'TRANSLATIONS']
 
@@ -289,11 +291,16 @@ def convert_custom(node, **kwargs):
     name, inputs, dtypes, attrs = _inputs(node, kwargs)
     op_type = attrs.get('op_type', '')
     operators = {'gluon_convattn_' + op: op for op in kernel_spec.OPERATORS}
-    if op_type not in operators:
+    if op_type == LAYER_NORM_OP_TYPE:
+        arrays = [mx.sym.var('in%d' % i) for i in range(len(inputs))]
+        composite_sym = mx.sym.LayerNorm(*arrays, axis=-1, eps=float(attrs['eps']))
+    elif op_type in operators:
+        composite_sym = _composite_symbol(operators[op_type], attrs, len(inputs))
+    else:
         raise ValueError('Custom operator %r has no ONNX translation; only the kernel '
-                         'CustomOps %s export' % (op_type, sorted(operators)))
-    sub_nodes = json.loads(_composite_symbol(operators[op_type], attrs,
-                                             len(inputs)).tojson())['nodes']
+                         'CustomOps %s export' % (op_type, sorted(operators) + [
+                             LAYER_NORM_OP_TYPE]))
+    sub_nodes = json.loads(composite_sym.tojson())['nodes']
     lookup, converted = [], []
     for j, sub in enumerate(sub_nodes):
         if sub['op'] == 'null':

@@ -16,7 +16,7 @@ from mxnet.gluon.nn import BatchNorm
 from ..nn.acmix import ACmix
 from ..nn.acmix_san import ACmixSAM
 from ..nn.swin import SwinStage
-from ..nn.transformer import PatchEmbed, stochastic_depth_rates, tokens_to_image
+from ..nn.transformer import LayerNorm, PatchEmbed, stochastic_depth_rates, tokens_to_image
 from ..utils.checks import check_fixed_image_batch, check_positive_int
 from .arguments import build
 from .configs import ModelConfig, config_table
@@ -241,7 +241,7 @@ class SwinTransformerACmix(NetworkBlock):
                                               block_kwargs=block_kwargs))
             self.num_features = embed_dim * 2 ** (stages - 1)
             if not features_only:
-                self.norm = nn.LayerNorm(in_channels=self.num_features)
+                self.norm = LayerNorm(in_channels=self.num_features)
                 self.head = nn.Dense(classes, in_units=self.num_features)
 
     def forward(self, x, *args):

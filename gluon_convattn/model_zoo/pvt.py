@@ -9,7 +9,7 @@ import mxnet as mx
 from mxnet.gluon import nn
 
 from ..nn.pvt import LAYER_NORM_EPS, PVTBlock
-from ..nn.transformer import PatchEmbed, stochastic_depth_rates, tokens_to_image
+from ..nn.transformer import LayerNorm, PatchEmbed, stochastic_depth_rates, tokens_to_image
 from ..utils.checks import check_fixed_image_batch, check_int_list, check_positive_int
 from .arguments import build
 from .configs import ModelConfig, config_table
@@ -110,7 +110,7 @@ class PyramidVisionTransformer(NetworkBlock):
                 self.cls_token = self.params.get('cls_token', shape=(1, 1, embed_dims[-1]),
                                                  init=mx.init.Normal(0.02))
             if not features_only:
-                self.norm = nn.LayerNorm(epsilon=LAYER_NORM_EPS, in_channels=embed_dims[-1])
+                self.norm = LayerNorm(epsilon=LAYER_NORM_EPS, in_channels=embed_dims[-1])
                 self.head = nn.Dense(classes, in_units=embed_dims[-1])
 
     def forward(self, x, *args):

@@ -14,7 +14,8 @@ from mxnet.gluon import nn
 from mxnet.gluon.block import HybridBlock
 
 from .acmix import mix_paths, shift_conv, shift_conv_layers
-from .transformer import DropPath, Mlp, image_to_tokens, token_dense, tokens_to_image
+from .transformer import (DropPath, LayerNorm, Mlp, image_to_tokens, token_dense,
+                          tokens_to_image)
 
 __all__ = ['SpatialReductionAttention', 'PVTBlock', 'LAYER_NORM_EPS']
 
@@ -84,7 +85,7 @@ class SpatialReductionAttention(HybridBlock):
             self.proj_drop = nn.Dropout(proj_drop)
             if sr_ratio > 1:
                 self.sr = nn.Conv2D(dim, sr_ratio, strides=sr_ratio, in_channels=dim)
-                self.norm = nn.LayerNorm(epsilon=1e-5, in_channels=dim)
+                self.norm = LayerNorm(epsilon=1e-5, in_channels=dim)
             if acmix:
                 self.rate1 = self.params.get('rate1', shape=(1,), init=mx.init.Constant(0.5))
                 self.rate2 = self.params.get('rate2', shape=(1,), init=mx.init.Constant(0.5))
@@ -171,12 +172,12 @@ class PVTBlock(HybridBlock):
                  cls_token=False, acmix=False, **kwargs):
         super(PVTBlock, self).__init__(**kwargs)
         with self.name_scope():
-            self.norm1 = nn.LayerNorm(epsilon=LAYER_NORM_EPS, in_channels=dim)
+            self.norm1 = LayerNorm(epsilon=LAYER_NORM_EPS, in_channels=dim)
             self.attn = SpatialReductionAttention(dim, resolution, num_heads, qkv_bias,
                                                   qk_scale, attn_drop, drop, sr_ratio,
                                                   cls_token, acmix)
             self.drop_path = DropPath(drop_path)
-            self.norm2 = nn.LayerNorm(epsilon=LAYER_NORM_EPS, in_channels=dim)
+            self.norm2 = LayerNorm(epsilon=LAYER_NORM_EPS, in_channels=dim)
             self.mlp = Mlp(dim, int(dim * mlp_ratio), drop)
 
     def hybrid_forward(self, F, x):

@@ -17,7 +17,7 @@ from mxnet.gluon.block import HybridBlock
 
 from ..utils.checks import check_positive_int
 from .acmix import mix_paths, shift_conv, shift_conv_layers
-from .transformer import DropPath, Mlp, token_dense
+from .transformer import DropPath, LayerNorm, Mlp, token_dense
 
 __all__ = ['PatchMerging', 'WindowAttentionACmix', 'SwinBlockACmix', 'SwinStage',
            'window_partition', 'window_reverse', 'cyclic_shift', 'relative_position_index',
@@ -215,11 +215,11 @@ class SwinBlockACmix(HybridBlock):
                              % (self.height, self.width, window))
         self.dim, self.window, self.shift = dim, window, shift
         with self.name_scope():
-            self.norm1 = nn.LayerNorm(in_channels=dim)
+            self.norm1 = LayerNorm(in_channels=dim)
             self.attn = WindowAttentionACmix(dim, resolution, window, num_heads, shift,
                                              qkv_bias, qk_scale, attn_drop, drop)
             self.drop_path = DropPath(drop_path)
-            self.norm2 = nn.LayerNorm(in_channels=dim)
+            self.norm2 = LayerNorm(in_channels=dim)
             self.mlp = Mlp(dim, int(dim * mlp_ratio), drop)
 
     def hybrid_forward(self, F, x):
@@ -249,7 +249,7 @@ class PatchMerging(HybridBlock):
         self.dim = dim
         with self.name_scope():
             self.reduction = token_dense(2 * dim, 4 * dim, use_bias=False)
-            self.norm = nn.LayerNorm(in_channels=4 * dim)
+            self.norm = LayerNorm(in_channels=4 * dim)
 
     def hybrid_forward(self, F, x):
         h, w = self.height // 2, self.width // 2

@@ -8,8 +8,21 @@ import mxnet as mx
 from mxnet.gluon import nn
 from mxnet.gluon.block import HybridBlock
 
-__all__ = ['token_dense', 'stochastic_depth_rates', 'image_to_tokens', 'tokens_to_image',
+from .. import ops
+
+__all__ = ['LayerNorm', 'token_dense', 'stochastic_depth_rates', 'image_to_tokens', 'tokens_to_image',
            'DropPath', 'Mlp', 'PatchEmbed']
+
+
+class LayerNorm(nn.LayerNorm):
+    """Gluon's ``nn.LayerNorm`` (the same arguments, parameters and names), normalising the last
+    axis through :func:`gluon_convattn.ops.layer_norm`: on the CPU the library's kernel, whose
+    backward is several times faster than MXNet 1.9's."""
+
+    def hybrid_forward(self, F, data, gamma, beta):
+        if self._axis != -1:
+            return super(LayerNorm, self).hybrid_forward(F, data, gamma, beta)
+        return ops.layer_norm(F, data, gamma, beta, eps=self._epsilon)
 
 
 def token_dense(units, in_units, use_bias=True):
@@ -85,7 +98,7 @@ class PatchEmbed(HybridBlock):
         super(PatchEmbed, self).__init__(**kwargs)
         with self.name_scope():
             self.proj = nn.Conv2D(dim, patch, strides=patch, in_channels=in_channels)
-            self.norm = nn.LayerNorm(in_channels=dim)
+            self.norm = LayerNorm(in_channels=dim)
 
     def hybrid_forward(self, F, x):
         return self.norm(image_to_tokens(self.proj(x)))

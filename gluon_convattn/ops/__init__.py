@@ -14,9 +14,10 @@ import numpy as np
 
 from ..utils.checks import check_array
 from . import composite, custom
+from .norm import layer_norm
 
 __all__ = ['aggregation', 'subtraction', 'subtraction2', 'local_dot', 'unfold', 'tap_softmax',
-           'resolve_impl', 'IMPLS']
+           'layer_norm', 'resolve_impl', 'IMPLS']
 
 IMPLS = ('auto', 'composite', 'kernel')
 ENV_VAR = 'GLUON_CONVATTN_OPS'

@@ -5,7 +5,8 @@
 elements, which is safe because every kernel gathers (no two iterations write one element).
 For aggregation, subtraction2 and local_dot the production build also compiles CPU loop orders
 (``kernels/cpu/``, ``-DGCA_CPU_LOOPS``): one plane per OpenMP iteration, walked tap by tap and
-row by row, with the window geometry from the same formulas; the launcher prefers them.
+row by row, with the window geometry from the same formulas; the launcher prefers them. It
+also compiles ``kernels/cpu/*.cc``, CPU-only operators (a layer normalisation, :mod:`.norm`).
 
 This module imports neither MXNet nor the rest of the package, so ``setup.py`` runs it at
 install time (``build_ext``), and it can be run by hand::
@@ -47,8 +48,10 @@ def find_compiler():
     return None
 
 
-def _sources():
-    return sorted(glob.glob(os.path.join(KERNEL_DIR, '*.cu')))
+def _sources(cpu_loops):
+    """The CUDA sources, and with ``cpu_loops`` the CPU-only ones (``kernels/cpu/*.cc``)."""
+    cpu_only = glob.glob(os.path.join(KERNEL_DIR, 'cpu', '*.cc')) if cpu_loops else []
+    return sorted(glob.glob(os.path.join(KERNEL_DIR, '*.cu'))) + sorted(cpu_only)
 
 
 def _run(cmd):
@@ -99,14 +102,16 @@ def build(out_dir, library=LIBRARY, openmp=True, compiler=None, cpu_loops=None):
         raise CompilerError('no C++ compiler found (set CXX, or install g++)')
     os.makedirs(out_dir, exist_ok=True)
     flags = _flags(compiler, openmp)
-    if openmp if cpu_loops is None else cpu_loops:
+    cpu_loops = openmp if cpu_loops is None else cpu_loops
+    if cpu_loops:
         flags.append('-DGCA_CPU_LOOPS')
     header = os.path.join(KERNEL_DIR, 'emulation.h')
     objects, procs = [], []
-    for src in _sources():
+    for src in _sources(cpu_loops):
         obj = os.path.join(out_dir, os.path.splitext(os.path.basename(src))[0] + '.o')
-        cmd = [compiler] + flags + ['-fPIC', '-c', '-include', header, '-x', 'c++', src,
-                                    '-o', obj]
+        cuda = src.endswith('.cu')
+        cmd = [compiler] + flags + ['-fPIC', '-c'] + (
+            ['-include', header, '-x', 'c++'] if cuda else []) + [src, '-o', obj]
         procs.append((cmd, subprocess.Popen(cmd, stdout=subprocess.PIPE,
                                             stderr=subprocess.STDOUT, text=True)))
         objects.append(obj)

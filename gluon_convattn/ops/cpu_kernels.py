@@ -18,7 +18,7 @@ import numpy as np
 
 from . import cpu_build, kernel_spec
 
-__all__ = ['CtypesLauncher', 'launcher', 'NOT_BUILT_WARNING']
+__all__ = ['CtypesLauncher', 'launcher', 'pointer', 'NOT_BUILT_WARNING']
 
 NOT_BUILT_WARNING = (
     'gluon_convattn: the CPU kernels are not built (%s), so the sliding-window operators run '
@@ -30,7 +30,7 @@ _loaded = {}
 _lock = threading.Lock()
 
 
-def _pointer(array):
+def pointer(array):
     """Data pointer of a CPU NDArray in plain layout, or of a C-contiguous numpy array."""
     if isinstance(array, np.ndarray):
         if not array.flags.c_contiguous:
@@ -74,6 +74,11 @@ class CtypesLauncher(object):
         fn.restype = None
         return fn
 
+    def symbol(self, name):
+        """The library's function ``name`` (its CPU-only operators, e.g.
+        ``layer_norm_forward_float``), or None where the library lacks it."""
+        return getattr(self._lib, name, None)
+
     def function(self, kernel, dtype):
         """The ctypes function of ``kernel`` for ``dtype``."""
         return self._functions[kernel.name, dtype]
@@ -81,7 +86,7 @@ class CtypesLauncher(object):
     def launch(self, kernel, dtype, ctx, arrays, ints):
         """Run ``kernel`` on ``arrays`` (reads..., written) with the int arguments ``ints``."""
         kernel_spec.check_index_range(*(a.size for a in arrays))
-        self.function(kernel, dtype)(*([_pointer(a) for a in arrays] + [int(i) for i in ints]))
+        self.function(kernel, dtype)(*([pointer(a) for a in arrays] + [int(i) for i in ints]))
 
 
 def launcher():

@@ -127,12 +127,12 @@ def apply(F, name, inputs, win, groups=None):
     if F is mx.nd:
         _check_shapes(name, [i.shape for i in inputs], win, groups)
         check_runnable(inputs[0].context, np.dtype(inputs[0].dtype).name)
-    out = F.Custom(*[_plain_layout(F, i) for i in inputs], op_type=op_type(name),
+    out = F.Custom(*[plain_layout(F, i) for i in inputs], op_type=op_type(name),
                    **_params(win, groups))
-    return _plain_layout(F, out)
+    return plain_layout(F, out)
 
 
-def _plain_layout(F, x):
+def plain_layout(F, x):
     """``x`` as a new array in plain layout, for the CPU (see the module docstring)."""
     if F is mx.nd and x.context.device_type != 'cpu':
         return x
