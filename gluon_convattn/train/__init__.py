@@ -12,7 +12,6 @@
 - :mod:`.loop`: the epoch loop, validation top-1/top-5, GluonCV's log lines
 - :mod:`.cli`, :mod:`.inputs`, :mod:`.logs`: shared flags, data sources from flags, the log
 - :mod:`.launch`: MXNet's ``tools/launch.py`` for ``dist_*`` jobs, on current Python
-- :mod:`.toy`: a tiny network and synthetic image sets for smoke tests
 """
 from .checkpoint import Checkpoint, atomic_write, find_checkpoints, latest_checkpoint
 from .checkpoint import read_checkpoint, save_checkpoint

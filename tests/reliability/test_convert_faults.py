@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gluon_convattn.convert import convert_checkpoint
-from gluon_convattn.utils.golden import load_fixture, seeded_state_dict
+from support.golden import load_fixture, seeded_state_dict
 
 torch = pytest.importorskip('torch')
 

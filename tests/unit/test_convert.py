@@ -16,7 +16,7 @@ from gluon_convattn.convert import (ConversionError, convert_checkpoint, convert
                                     load_checkpoint)
 from gluon_convattn.model_zoo import get_model, model_zoo
 from gluon_convattn.model_zoo.configs import ModelConfig
-from gluon_convattn.utils.golden import load_fixture, seeded_state_dict
+from support.golden import load_fixture, seeded_state_dict
 
 torch = pytest.importorskip('torch')
 

@@ -15,7 +15,7 @@ from gluon_convattn.data.imagenet import (RGB_MEAN, RGB_STD, Augmentation, Loade
 from gluon_convattn.data.recordio import (check_labels, check_record_files, im2rec_path,
                                           read_labels)
 from gluon_convattn.data.tiny_imagenet import TinyImageNet
-from gluon_convattn.train.toy import write_record_files, write_tiny_imagenet
+from support.toy import write_record_files, write_tiny_imagenet
 
 CLASSES, PER_CLASS, VAL_PER_CLASS = 3, 8, 2
 

@@ -14,7 +14,7 @@ from gluon_convattn.train.labels import mixup_lambda, mixup_transform, smooth, \
     teacher_probabilities
 from gluon_convattn.train.loop import split_batch
 from gluon_convattn.train.network import parse_model_kwargs
-from gluon_convattn.train.toy import ToyNet, write_tiny_imagenet
+from support.toy import ToyNet, write_tiny_imagenet
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # The cheapest model of each kind of network trains in the CI budget (about 45 s on 2 cores);
