@@ -22,20 +22,20 @@ DTYPES = ('float32', 'float16')
 def make_context(num_gpus):
     """``[mx.gpu(0), ..., mx.gpu(num_gpus - 1)]``, or ``[mx.cpu()]`` when ``num_gpus`` is 0."""
     if num_gpus < 0:
-        raise ValueError('--num-gpus must be >= 0, got %d' % num_gpus)
+        raise ValueError('num_gpus must be >= 0, got %d' % num_gpus)
     if num_gpus > 0:
         available = mx.context.num_gpus()
         if num_gpus > available:
-            raise ValueError('--num-gpus %d asks for more GPUs than MXNet sees (%d); run with '
-                             '--num-gpus %d or fewer (0 trains on the CPU)'
+            raise ValueError('num_gpus=%d asks for more GPUs than MXNet sees (%d); ask for %d '
+                             'or fewer (0 trains on the CPU)'
                              % (num_gpus, available, available))
         return [mx.gpu(i) for i in range(num_gpus)]
     return [mx.cpu()]
 
 
 def check_dtype(ctx, dtype):
-    """Raise ValueError for an unknown ``--dtype`` or float16 on the CPU."""
-    check_choice(dtype, DTYPES, '--dtype')
+    """Raise ValueError for an unknown ``dtype`` or float16 on the CPU."""
+    check_choice(dtype, DTYPES, 'dtype')
     check_context_dtype(ctx, dtype)
 
 

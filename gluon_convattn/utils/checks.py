@@ -121,8 +121,7 @@ def check_float16_on_cpu(dtype, ctx, subject,
 def check_context_dtype(ctx_list, dtype):
     """Raise ValueError when ``dtype`` is float16 and one of ``ctx_list`` is a CPU."""
     for ctx in ctx_list:
-        check_float16_on_cpu(dtype, ctx, 'dtype float16',
-                             'use dtype float32 on the CPU, or GPU contexts')
+        check_float16_on_cpu(dtype, ctx, 'dtype float16', 'use float32 on the CPU, or GPUs')
 
 
 def first_line(err):

@@ -13,7 +13,7 @@ from gluon_convattn.model_zoo import get_model_info, get_model_list
 from gluon_convattn.train.labels import mixup_lambda, mixup_transform, smooth, \
     teacher_probabilities
 from gluon_convattn.train.loop import split_batch
-from gluon_convattn.train.network import parse_model_kwargs
+from gluon_convattn.train.cli import parse_model_kwargs
 from support.toy import ToyNet, write_tiny_imagenet
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -197,7 +197,7 @@ def test_model_kwargs_parsing():
     assert parse_model_kwargs('') == {}
     with pytest.raises(ValueError, match='key=value'):
         parse_model_kwargs('r=2,oops')
-    with pytest.raises(ValueError, match="sets 'r' twice"):
+    with pytest.raises(ValueError, match="'r' is set twice"):
         parse_model_kwargs('r=2,r=3')
 
 
