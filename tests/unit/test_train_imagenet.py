@@ -217,7 +217,7 @@ def test_bad_input_stops_before_training_with_clear_errors(records, tmp_path, tr
             '--rec-train .*missing.rec: no such file', '--rec-train',
             str(tmp_path / 'missing.rec'))
     _expect(train_imagenet, records, tmp_path, ValueError,
-            r'--rec-train .*train.rec holds class label 2 but --classes is 2', '--classes', '2')
+            r'--rec-train .*train.rec holds class label 2 but --classes 2 ', '--classes', '2')
     _expect(train_imagenet, records, tmp_path, ValueError,
             r'--input-size 8 does not fit toy_convnet: .* at least 16x16; pass --input-size 16',
             '--input-size', '8')
@@ -264,7 +264,7 @@ def test_labels_of_large_record_files_are_checked_batch_by_batch(records, tmp_pa
     import gluon_convattn.train.inputs as inputs
     monkeypatch.setattr(inputs, 'LABEL_SCAN_LIMIT', 0)      # as if it held millions of images
     with pytest.raises(ValueError, match=r'--rec-train .*train.rec holds class label 2 but '
-                                         r'--classes is 2'):
+                                         r'--classes 2 \(labels must be 0..1\); pass --classes 3'):
         train_imagenet.main(_train_args(records, str(tmp_path), 'toy_convnet',
                                         '--input-size', '32', '--num-epochs', '1',
                                         '--classes', '2'))
