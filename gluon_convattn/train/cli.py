@@ -149,7 +149,9 @@ def _flag_for(argument, args):
     return flag(argument) if hasattr(args, argument) else None
 
 
-_ARGUMENT = re.compile(r'''(?<![\w.'"-])([A-Za-z_]\w*)(=(?:True\b|[^\s,;:)]+))?''')
+# a name that is no part of a flag, path, file name or quoted string, and its =value
+_ARGUMENT = re.compile(r'''(?<![\w.'"/\\-])([A-Za-z_]\w*)(?![\w/\\.'"-])'''
+                       r'''(=(?:True\b|[^\s,;:)]+))?''')
 
 
 def _spelled(match, args, subject):

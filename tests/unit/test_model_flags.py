@@ -98,5 +98,7 @@ def test_underscore_names_and_assignments_in_the_message_are_spelled_as_flags_to
              '--classes 80, but a.json has 3 categories (a, b, c); pass --classes 3'),
             ('box 3 lies outside; fix the json or pass skip_invalid_boxes=True',
              'box 3 lies outside; fix the json or pass --skip-invalid-boxes'),
-            ('a network with 10 classes', 'a network with 10 classes')):    # prose stays
+            ('a network with 10 classes', 'a network with 10 classes'),     # prose stays
+            ('/runs/num_epochs/x.params: no such file, nor num_epochs.json',   # paths stay
+             '/runs/num_epochs/x.params: no such file, nor num_epochs.json')):
         assert cli.spell_as_flags(message, args) == spelled
