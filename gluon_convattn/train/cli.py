@@ -189,11 +189,11 @@ def spell_as_flags(message, args):
 
 @contextlib.contextmanager
 def flag_errors(args):
-    """Within the block, a ValueError about a library argument that ``args`` gave as a flag is
-    re-raised naming the flag (:func:`spell_as_flags`)."""
+    """Within the block, a ValueError or OSError (a missing file) about a library argument that
+    ``args`` gave as a flag is re-raised naming the flag (:func:`spell_as_flags`)."""
     try:
         yield
-    except ValueError as err:
+    except (ValueError, OSError) as err:
         if len(err.args) == 1 and isinstance(err.args[0], str):
             err.args = (spell_as_flags(err.args[0], args),)
         raise

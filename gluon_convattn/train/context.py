@@ -113,7 +113,7 @@ def _import_horovod():
     try:
         import horovod.mxnet as hvd
     except ImportError as err:
-        raise ValueError('--kvstore horovod needs Horovod built with MXNet support '
+        raise ValueError('kvstore horovod needs Horovod built with MXNet support '
                          '(HOROVOD_WITH_MXNET=1 pip install horovod); it cannot be imported '
                          'here: %s. Use --kvstore dist_sync with MXNet\'s launcher instead.'
                          % err) from None
@@ -126,7 +126,7 @@ def _check_launched(kind):
     them (no ``DMLC_ROLE`` in the environment) ``mx.kv.create`` waits for them forever."""
     if 'DMLC_ROLE' not in os.environ:
         raise ValueError(
-            '--kvstore %s needs the parameter-server processes that MXNet\'s launcher starts; run '
+            'kvstore %s needs the parameter-server processes that MXNet\'s launcher starts; run '
             'the same command through it, e.g. "python -m gluon_convattn.train.launch -n 2 -s 1 '
             '--launcher local python scripts/train_imagenet.py ... --kvstore %s" (docs/'
             'imagenet.md), or use --kvstore device on one machine' % (kind, kind))
@@ -137,7 +137,7 @@ def setup_distribution(kind, num_gpus):
 
     With Horovod each process drives one GPU, ``mx.gpu(local_rank)``.
     """
-    check_choice(kind, KVSTORES, '--kvstore')
+    check_choice(kind, KVSTORES, 'kvstore')
     if kind == 'horovod':
         hvd = _import_horovod()
         ctx = [mx.gpu(hvd.local_rank())] if num_gpus > 0 else [mx.cpu()]

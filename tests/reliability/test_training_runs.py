@@ -45,7 +45,7 @@ def test_overwrite_deletes_the_old_runs_checkpoints_so_resume_cannot_pick_them(
                                             '--seed', '5', '--overwrite'))
     assert {c.epoch for c in result.checkpoints} == {0}
     assert not [f for f in os.listdir(save_dir) if re.search(r'-[12](-best)?\.', f)]
-    assert '--overwrite: deleted' in log_text(save_dir)
+    assert 'overwrite: deleted' in log_text(save_dir)
 
 
 def test_a_resumed_run_continues_in_its_folder(records, tmp_path, train_imagenet, toy):

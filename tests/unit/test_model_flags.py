@@ -102,3 +102,13 @@ def test_underscore_names_and_assignments_in_the_message_are_spelled_as_flags_to
             ('/runs/num_epochs/x.params: no such file, nor num_epochs.json',   # paths stay
              '/runs/num_epochs/x.params: no such file, nor num_epochs.json')):
         assert cli.spell_as_flags(message, args) == spelled
+
+
+def test_a_script_names_its_flag_for_a_library_error(load_script, tmp_path):
+    params, image = tmp_path / 'x.params', tmp_path / 'x.jpg'
+    params.write_bytes(b'')
+    image.write_bytes(b'')
+    with pytest.raises(ValueError, match=r"^--gpus 99: MXNet sees \d+ GPU\(s\); pass --gpus '' "
+                                         "to run on the CPU"):
+        load_script('demo_faster_rcnn').main(['--pretrained', str(params), '--images',
+                                              str(image), '--gpus', '99'])
