@@ -9,7 +9,7 @@ Usage::
     python scripts/benchmark.py --case san10 --repeat 3
     python scripts/benchmark.py --against-upstream DIR   # beside the real upstream networks
 
-Each case runs in its own process (see ``gluon_convattn.utils.benchmark``); the table is
+Each case runs in its own process (see ``benchmarks/measure.py``); the table is
 Markdown. Suites live in ``scripts/benchmarks/<suite>.py`` and define ``CASES``.
 
 ``--against-upstream DIR`` runs each network beside its upstream PyTorch original, built from the
@@ -80,7 +80,7 @@ def main(argv=None):
             parser.error(str(err))
     args.repeat = 5 if args.repeat is None else args.repeat
 
-    from gluon_convattn.utils.benchmark import format_table, measure_in_subprocess, run_case
+    from benchmarks.measure import format_table, measure_in_subprocess, run_case
     suites = args.suite or list(SUITES)
     if args.run_case:
         suite = args.run_case.split(':', 1)[0]
@@ -124,7 +124,7 @@ def against_upstream(args):
         return 0
     names = upstream.network_names(args.case)
     upstream.check_checkouts(args.against_upstream, names)
-    from gluon_convattn.utils.benchmark import json_from_subprocess
+    from benchmarks.measure import json_from_subprocess
     base = [sys.executable, os.path.abspath(__file__), '--against-upstream',
             os.path.abspath(args.against_upstream), '--warmup', str(args.warmup),
             '--repeat', str(repeat)] + (['--image-size', str(args.image_size)]

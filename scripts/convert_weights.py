@@ -7,7 +7,7 @@ Usage::
         --src san10_pairwise/model_best.pth --dst ~/.mxnet/models/san10_pairwise.params
     python scripts/convert_weights.py --model NAME --src CKPT --dst OUT.params --classes 100
     python scripts/convert_weights.py --model NAME --src CKPT --dst OUT.params \\
-        --model-kwargs '{"base_channels": 32}'
+        --model-kwargs base_channels=32
 
 The checkpoint may be a plain state dict or wrapped as ``{'state_dict': ...}`` or
 ``{'model': ...}``, with or without ``module.`` prefixes. Conversion is strict: an upstream key
@@ -19,11 +19,12 @@ never over ``--src``. float16 and bfloat16 checkpoints are widened to float32 (e
 checkpoint is read without running any code from it: see gluon_convattn/convert/reader.py.
 """
 import argparse
-import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from gluon_convattn.train import cli  # noqa: E402
 
 
 def parse_args(argv):
@@ -33,17 +34,14 @@ def parse_args(argv):
     parser.add_argument('--src', required=True, help='upstream PyTorch checkpoint (.pth/.pth.tar)')
     parser.add_argument('--dst', required=True, help='output Gluon parameter file (.params)')
     parser.add_argument('--classes', type=int, help="classifier size, when not the model's default")
-    parser.add_argument('--model-kwargs', default='{}', metavar='JSON',
-                        help='further get_model keyword arguments as a JSON object')
     parser.add_argument('--no-verify', action='store_true',
                         help='skip loading the written file back into the model')
+    cli.add_constructor_args(parser)
     args = parser.parse_args(argv)
     try:
-        kwargs = json.loads(args.model_kwargs)
+        kwargs = cli.constructor_kwargs(args)
     except ValueError as err:
-        parser.error('--model-kwargs is not valid JSON (%s): %r' % (err, args.model_kwargs))
-    if not isinstance(kwargs, dict):
-        parser.error('--model-kwargs must be a JSON object, got %r' % args.model_kwargs)
+        parser.error(str(err))
     if args.classes is not None:
         if args.classes < 1:
             parser.error('--classes must be positive, got %d' % args.classes)
@@ -61,8 +59,9 @@ def main(argv=None):
             parser.exit(2, 'error: %s is an MXNet model upstream; its .params file loads directly '
                         'with get_model(%r).load_parameters(FILE) and needs no conversion\n'
                         % (info.name, info.name))
-        convert_checkpoint(info.name, os.path.expanduser(args.src),
-                           os.path.expanduser(args.dst), verify=not args.no_verify, **kwargs)
+        with cli.flag_errors(args):
+            convert_checkpoint(info.name, os.path.expanduser(args.src),
+                               os.path.expanduser(args.dst), verify=not args.no_verify, **kwargs)
     except (ConversionError, OSError, ValueError, TypeError, ImportError) as err:
         parser.exit(2, 'error: %s\n' % err)
     print('wrote %s (%s from %s)' % (args.dst, info.name, args.src))

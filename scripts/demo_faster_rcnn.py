@@ -20,6 +20,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from gluon_convattn.train import cli  # noqa: E402
 from gluon_convattn.train.detection import NETWORKS, detector_name, gpu_context  # noqa: E402
 
 
@@ -48,6 +49,11 @@ def _checkpoint_info(path):
 
 def main(argv=None):
     args = parse_args(argv)
+    with cli.flag_errors(args):
+        return _demo(args)
+
+
+def _demo(args):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -88,5 +94,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    from gluon_convattn.train.cli import run_main
-    run_main(main)
+    cli.run_main(main)

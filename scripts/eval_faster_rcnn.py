@@ -9,15 +9,16 @@ Usage::
         --val-json data/annotations/val.json --val-images data/val --image-short 64
 
 A checkpoint written by ``train_faster_rcnn.py`` brings its ``--model-kwargs`` along (from its
-``.json``); the class names come from the validation json.
+``.json``), unless the command line gives constructor flags; the class names come from the
+validation json.
 """
 import argparse
-import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from gluon_convattn.train import cli  # noqa: E402
 from gluon_convattn.train.detection import (NETWORKS, add_data_args, detector_name,  # noqa: E402
                                             gpu_context, load_datasets, val_loader, validate)
 
@@ -36,15 +37,19 @@ def parse_args(argv=None):
                         help='parameter file to evaluate (converted or trained)')
     parser.add_argument('--save-prefix', type=str, default='',
                         help='prefix of the detections json pycocotools reads')
-    parser.add_argument('--model-kwargs', default=None, metavar='JSON',
-                        help='detector keyword arguments (default: those of the checkpoint)')
     parser.add_argument('--static-alloc', action='store_true', help='static memory allocation')
     add_data_args(parser, train=False)
+    cli.add_constructor_args(parser)    # none given: the checkpoint's
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    with cli.flag_errors(args):
+        return _evaluate(args)
+
+
+def _evaluate(args):
     from gluon_convattn.model_zoo import get_model
     from gluon_convattn.train.checkpoint import meta_path_for, read_checkpoint
     from gluon_convattn.train.logs import setup_logger
@@ -54,9 +59,8 @@ def main(argv=None):
     if not os.path.isfile(path):
         raise FileNotFoundError('--pretrained %s: no such file' % path)
     ckpt = read_checkpoint(meta_path_for(path))
-    if args.model_kwargs is not None:
-        kwargs = json.loads(args.model_kwargs)
-    else:
+    kwargs = cli.constructor_kwargs(args)
+    if not kwargs and args.model_kwargs is None:
         kwargs = ckpt.meta.get('model_kwargs', {}) if ckpt is not None else {}
     ctx = gpu_context(args.gpus)
     _, val_dataset, metric = load_datasets(args, train=False,
@@ -76,5 +80,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    from gluon_convattn.train.cli import run_main
-    run_main(main)
+    cli.run_main(main)

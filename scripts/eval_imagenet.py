@@ -15,8 +15,7 @@ from gluon_convattn.train import cli, inputs
 from gluon_convattn.train.context import check_dtype, make_context
 from gluon_convattn.train.logs import setup_logger
 from gluon_convattn.train.loop import evaluate
-from gluon_convattn.train.network import (create_network, dry_forward, family_kwargs,
-                                           prepare_network)
+from gluon_convattn.train.network import dry_forward, prepare_network
 from gluon_convattn.train.validate import check_script_args
 
 
@@ -37,6 +36,11 @@ def parse_args(argv=None):
 def main(argv=None):
     """Evaluate as the flags say; returns a namespace with ``top1``, ``top5``, ``samples``."""
     args = check_script_args(parse_args(argv))
+    with cli.flag_errors(args):
+        return _evaluate(args)
+
+
+def _evaluate(args):
     logger = setup_logger(args.logging_file)
     ctx = make_context(args.num_gpus)
     check_dtype(ctx, args.dtype)
@@ -46,11 +50,11 @@ def main(argv=None):
     source = inputs.val_source(args, args.batch_size * len(ctx), classes,
                                inputs.augmentation(args, input_size))
     if args.params:
-        net = create_network(args.model, classes, family_kwargs(args))
+        net, _ = cli.create_network(args, classes)
         prepare_network(net, ctx, args.dtype, input_size, args.params)
     else:
         net = get_model(args.model, pretrained=args.pretrained, classes=classes, ctx=ctx,
-                        **family_kwargs(args))
+                        **cli.constructor_kwargs(args))
         net.cast(args.dtype)
         dry_forward(net, ctx[0], args.dtype, input_size)
     if args.mode == 'hybrid':

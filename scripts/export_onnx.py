@@ -20,6 +20,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from gluon_convattn.train import cli  # noqa: E402  (gluon_convattn first: the CUDA libraries)
+
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
@@ -31,14 +33,17 @@ def main(argv=None):
     parser.add_argument('--input-size', type=int,
                         help="image height and width (default: the model's input size)")
     parser.add_argument('--overwrite', action='store_true', help='replace an existing output')
+    cli.add_constructor_args(parser)
     args = parser.parse_args(argv)
     for flag, value in (('--classes', args.classes), ('--input-size', args.input_size)):
         if value is not None and value < 1:
             parser.error('%s must be positive, got %d' % (flag, value))
     from gluon_convattn.export import export_onnx
     try:
-        path = export_onnx(args.model, args.output, params=args.params, classes=args.classes,
-                           input_size=args.input_size, overwrite=args.overwrite)
+        with cli.flag_errors(args):
+            path = export_onnx(args.model, args.output, params=args.params, classes=args.classes,
+                               input_size=args.input_size, overwrite=args.overwrite,
+                               **cli.constructor_kwargs(args))
     except (ValueError, FileNotFoundError) as err:
         parser.exit(2, 'error: %s\n' % err)
     print('wrote %s (ONNX opset 13; input data of shape (batch, 3, H, W))' % path)

@@ -274,7 +274,7 @@ def train_rows(ctx, families, steps, batch, smallest_input=False):
 
 def benchmark_rows(ctx_text, device_type, case_filters, repeat, warmup):
     import benchmark
-    from gluon_convattn.utils.benchmark import measure_in_subprocess
+    from benchmarks.measure import measure_in_subprocess
     script = os.path.join(HERE, 'benchmark.py')
     rows = []
     for case in benchmark.load_cases(['ops', 'san'] if device_type == 'gpu' else ['ops']):

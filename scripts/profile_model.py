@@ -18,6 +18,8 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from gluon_convattn.train import cli  # noqa: E402  (gluon_convattn first: the CUDA libraries)
+
 
 def _operator_rows(table, top):
     """The operator and custom-operator rows of MXNet's aggregate table, by total time."""
@@ -51,13 +53,19 @@ def main(argv=None):
     parser.add_argument('--impl', choices=('auto', 'composite', 'kernel'), default='auto')
     parser.add_argument('--top', type=int, default=25, help='operators to print')
     parser.add_argument('--eval', action='store_true', help='inference (no backward)')
+    cli.add_constructor_args(parser)
     args = parser.parse_args(argv)
 
-    from gluon_convattn.model_zoo import get_model   # before mxnet: it loads the CUDA libraries
+    from gluon_convattn.model_zoo import get_model
     import mxnet as mx
 
-    kwargs = {} if args.impl == 'auto' else {'impl': args.impl}
-    net = get_model(args.model, **kwargs)
+    kwargs = cli.constructor_kwargs(args)
+    if args.impl != 'auto':
+        if 'impl' in kwargs:
+            parser.error('--impl and --model-kwargs both set impl; give it once')
+        kwargs['impl'] = args.impl
+    with cli.flag_errors(args):
+        net = get_model(args.model, **kwargs)
     net.initialize(mx.init.Xavier())
     net.hybridize(static_alloc=True, static_shape=True)
     x = mx.nd.random.normal(shape=(args.batch_size, 3, args.input_size, args.input_size))

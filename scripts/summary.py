@@ -15,6 +15,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from gluon_convattn.train import cli  # noqa: E402  (gluon_convattn first: the CUDA libraries)
+
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
@@ -22,10 +24,13 @@ def main(argv=None):
     parser.add_argument('--model', required=True, help='registered model name')
     parser.add_argument('--input-size', type=int,
                         help="image height and width (default: the model's input size)")
+    cli.add_constructor_args(parser)
     args = parser.parse_args(argv)
     from gluon_convattn.utils.summary import format_summary, summarize
     try:
-        rows = summarize(args.model, input_size=args.input_size)
+        with cli.flag_errors(args):
+            rows = summarize(args.model, input_size=args.input_size,
+                             **cli.constructor_kwargs(args))
     except ValueError as err:
         parser.exit(2, 'error: %s\n' % err)
     print(format_summary(rows))

@@ -41,8 +41,8 @@ matplotlib.use('Agg')
 from gluon_convattn.data import DATASETS, get_dataset  # noqa: E402
 from gluon_convattn.data.imagenet import LoaderSource  # noqa: E402
 from gluon_convattn.train import (Recipe, Saver, build_lr_scheduler, check_dtype,  # noqa: E402
-                                  create_network, find_resume_point, fit, latest_checkpoint,
-                                  make_context, prepare_network, read_checkpoint, restore)
+                                  cli, find_resume_point, fit, latest_checkpoint, make_context,
+                                  prepare_network, read_checkpoint, restore)
 from gluon_convattn.train.checkpoint import meta_path_for  # noqa: E402
 from gluon_convattn.train.finetune import (add_finetune_args, plan_finetuning,  # noqa: E402
                                            start_finetuning)
@@ -51,7 +51,6 @@ from gluon_convattn.utils.gluoncv_import import import_gluoncv  # noqa: E402
 from gluon_convattn.train.labels import make_loss  # noqa: E402
 from gluon_convattn.train.logs import setup_logger  # noqa: E402
 from gluon_convattn.train.loop import seed_epoch  # noqa: E402
-from gluon_convattn.train.network import family_kwargs  # noqa: E402
 from gluon_convattn.train.optim import optimizer_params, optimizer_settings  # noqa: E402
 from gluon_convattn.train.resume import check_epochs_left  # noqa: E402
 from gluon_convattn.train.rundir import prepare_save_dir  # noqa: E402
@@ -115,25 +114,10 @@ def parse_args(argv=None):
         help='seed of the initial weights, data order and augmentation (epoch e uses seed+e)')
     add('--limit-train', type=int, help='use only the first N training images (smoke tests)')
     add('--limit-val', type=int, help='use only the first N validation images (smoke tests)')
-    model = parser.add_argument_group('model options (passed to the constructor only when '
-                                      'given)')
-    model.add_argument('--act-type', help='ATAC: relu, prelu, elu, selu, gelu, swish, ChaATAC')
-    model.add_argument('--r', type=int, help='ATAC: ChaATAC reduction ratio')
-    model.add_argument('--act-layers', type=int, help='ATAC: activation positions using '
-                                                      'act-type')
-    model.add_argument('--act-order', choices=('bac', 'pre'),
-                       help='ATAC: count act-layers from the end (bac) or the start (pre)')
-    model.add_argument('--replace-act', help='ATAC: activation of the other positions')
-    model.add_argument('--useReLU', action=argparse.BooleanOptionalAction,
-                       help='ATAC: ChaATAC inner ReLU')
-    model.add_argument('--useGlobal', action=argparse.BooleanOptionalAction,
-                       help='ATAC: ChaATAC pools globally first')
+    model = cli.add_constructor_args(parser)
     model.add_argument('--last-gamma', action='store_true',
                        help='zero-initialise the last BN gamma of every block (models that '
                             'take last_gamma)')
-    model.add_argument('--model-kwargs', default=None,
-                       help='further constructor arguments as "key=value,..." (Python '
-                            'literals)')
     add_finetune_args(parser)
     return parser.parse_args(argv)
 
@@ -212,9 +196,8 @@ class Run(object):
         check_epochs_left(self.point, args.num_epochs)
         prepare_save_dir(args.save_dir if args.save_period else '', self.tag, self.point,
                          args.overwrite)
-        self.kwargs = family_kwargs(args)
         seed_epoch(args.seed, 0)        # the initial weights depend on --seed only
-        self.net = create_network(args.model, self.classes, self.kwargs, args.last_gamma)
+        self.net, self.kwargs = cli.create_network(args, self.classes, args.last_gamma)
         self.pretrained = plan_finetuning(args, self.net, self.classes, args.input_size,
                                           self.kwargs)
         self.batch_size = args.batch_size * len(self.ctx)
@@ -286,16 +269,17 @@ class Run(object):
 def start(argv=None):
     """Parse and check the arguments, the data and the model; raises ValueError or
     FileNotFoundError (with the fix) before anything is trained."""
-    return Run(parse_args(argv))
+    args = parse_args(argv)
+    with cli.flag_errors(args):
+        return Run(args)
 
 
 def main(argv=None):
     """Train as the command line says; returns the summary of :meth:`Run.execute`."""
-    return start(argv).execute()
+    run = start(argv)
+    with cli.flag_errors(run.args):
+        return run.execute()
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except (ValueError, OSError) as error:
-        sys.exit('train_cifar.py: error: %s' % error)
+    cli.run_main(main)

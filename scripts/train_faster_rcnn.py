@@ -19,7 +19,6 @@ The seed's 1x schedule (8 images a step, lr 0.01 with 2000 warm-up iterations fr
 decays at 8 and 11, 12 epochs) is in the README.
 """
 import argparse
-import json
 import os
 import sys
 import time
@@ -31,8 +30,10 @@ import gluon_convattn  # noqa: E402,F401  (loads the CUDA libraries before mxnet
 import mxnet as mx  # noqa: E402
 from mxnet import gluon  # noqa: E402
 
+from gluon_convattn.train import cli  # noqa: E402
 from gluon_convattn.train.detection import (NETWORKS, add_data_args, detector_name,  # noqa: E402
                                             gpu_context, load_datasets, val_loader, validate)
+from gluon_convattn.utils.checks import check_float16_on_cpu  # noqa: E402
 
 DEFAULTS = {'voc': dict(epochs=20, lr_decay_epoch='14,20', lr=0.001, lr_warmup=-1, wd=5e-4),
             'coco': dict(epochs=26, lr_decay_epoch='17,23', lr=0.00125, lr_warmup=1000,
@@ -93,11 +94,10 @@ def parse_args(argv=None):
                         help='KV store options. local, device, nccl, dist_sync, '
                              'dist_device_sync, dist_async are available.')
     add_data_args(parser)
+    cli.add_constructor_args(parser)    # the detector's switches go in --model-kwargs
     parser.add_argument('--pretrained-base', default='',
                         help="ImageNet backbone: a .params file, or 'true' for "
                              '~/.mxnet/models/atkernel_resnet50.params')
-    parser.add_argument('--model-kwargs', default='{}', metavar='JSON',
-                        help='detector keyword arguments, e.g. \'{"anchors": "gluoncv"}\'')
     parser.add_argument('--max-batches', type=int, default=0,
                         help='stop each epoch after this many batches (0: the whole epoch)')
     args = parser.parse_args(argv)
@@ -107,12 +107,6 @@ def parse_args(argv=None):
     args.lr = float(args.lr) if args.lr else defaults['lr']
     args.lr_warmup = args.lr_warmup if args.lr_warmup else defaults['lr_warmup']
     args.wd = float(args.wd) if args.wd else defaults['wd']
-    try:
-        args.model_kwargs = json.loads(args.model_kwargs)
-    except ValueError as err:
-        parser.error('--model-kwargs is not valid JSON (%s)' % err)
-    if not isinstance(args.model_kwargs, dict):
-        parser.error('--model-kwargs must be a JSON object')
     if args.batch_size < 1:
         parser.error('--batch-size must be >= 1, got %d' % args.batch_size)
     return args
@@ -152,7 +146,8 @@ def build_network(args, classes, ctx, num_devices):
     net = get_model(detector_name(args.network), classes=list(classes),
                     pretrained_base=pretrained_base or False,
                     per_device_batch_size=args.batch_size // num_devices,
-                    short=args.image_short, max_size=args.image_max_size, **args.model_kwargs)
+                    short=args.image_short, max_size=args.image_max_size,
+                    **cli.constructor_kwargs(args))
     return net
 
 
@@ -185,7 +180,7 @@ def save_params(net, trainer, logger, best_map, current_map, epoch, args, num_up
     base = os.path.basename(prefix)
     current_map = float(current_map)
     meta = dict(epoch=epoch, tag=base, model=detector_name(args.network), map=current_map,
-                num_update=num_update, model_kwargs=args.model_kwargs,
+                num_update=num_update, model_kwargs=cli.constructor_kwargs(args),
                 classes=list(net.classes))
     improved = current_map > best_map[0]
     if improved:
@@ -316,6 +311,11 @@ def train(net, train_data, val_data, eval_metric, batch_size, ctx, args, logger,
 
 def main(argv=None):
     args = parse_args(argv)
+    with cli.flag_errors(args):
+        return _train(args)
+
+
+def _train(args):
     from gluon_convattn.train.logs import setup_logger
     from gluon_convattn.utils.gluoncv_import import import_gluoncv
     from gluon_convattn.utils.seed import seed_everything
@@ -324,9 +324,9 @@ def main(argv=None):
     from gluon_convattn.data.coco_detection import PaddedTrainTransform
     seed_everything(args.seed)
     ctx = gpu_context(args.gpus)
-    if args.amp and ctx[0].device_type == 'cpu':
-        raise ValueError("--amp trains in float16, which needs GPUs (MXNet has no float16 "
-                         "convolution on the CPU); drop --amp or pass --gpus 0,...")
+    if args.amp:
+        check_float16_on_cpu('float16', ctx[0], '--amp (float16 training)',
+                             'drop --amp or pass --gpus 0,...')
     kv, rank, num_workers, hvd = make_kvstore(args, ctx)
     if hvd is not None:
         ctx = [mx.gpu(hvd.local_rank())] if ctx[0].device_type == 'gpu' else ctx
@@ -372,5 +372,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    from gluon_convattn.train.cli import run_main
-    run_main(main)
+    cli.run_main(main)

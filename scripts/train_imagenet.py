@@ -24,7 +24,7 @@ from gluon_convattn.train.finetune import add_finetune_args, plan_finetuning, st
 from gluon_convattn.train.labels import make_loss
 from gluon_convattn.train.logs import setup_logger
 from gluon_convattn.train.loop import Recipe, Saver, fit, seed_epoch
-from gluon_convattn.train.network import create_network, family_kwargs, prepare_network
+from gluon_convattn.train.network import prepare_network
 from gluon_convattn.train.optim import (exclude_from_weight_decay, optimizer_params,
                                         optimizer_settings)
 from gluon_convattn.train.resume import check_epochs_left, find_resume_point, restore
@@ -156,6 +156,11 @@ def main(argv=None):
     """Train as the flags say; returns a namespace with ``net``, ``best_err``, ``args`` and
     ``checkpoints`` (the complete checkpoints in ``--save-dir``)."""
     args = parse_args(argv)
+    with cli.flag_errors(args):
+        return _train(args)
+
+
+def _train(args):
     _check_args(args)
     dist, ctx = setup_distribution(args.kvstore, args.num_gpus)
     logger = setup_logger(args.logging_file, dist.rank)
@@ -177,14 +182,13 @@ def main(argv=None):
         args.lr, args.lr_mode, args.num_epochs, batches_per_epoch, args.warmup_epochs,
         args.warmup_lr, args.lr_decay, args.lr_decay_epoch, args.lr_decay_period)
 
-    kwargs = family_kwargs(args)
     tag = '%s-%s' % (args.dataset, args.model)
     point = find_resume_point(args, tag)
     check_epochs_left(point, args.num_epochs)
     prepare_save_dir(args.save_dir if args.save_frequency else '', tag, point, args.overwrite,
                      writes=dist.is_main)
     seed_epoch(args.seed, 0)        # the initial weights depend on --seed only
-    net = create_network(args.model, classes, kwargs, last_gamma=args.last_gamma)
+    net, kwargs = cli.create_network(args, classes, last_gamma=args.last_gamma)
     pretrained = plan_finetuning(args, net, classes, input_size, kwargs)
     prepare_network(net, ctx, args.dtype, input_size, point.params if point else None)
     start_finetuning(pretrained, net, args.lr_mult_backbone, point is not None, logger)

@@ -26,6 +26,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
+from gluon_convattn.train import cli  # noqa: E402
+
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
@@ -33,8 +35,6 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--model', required=True, help='registered model, e.g. atkernel_resnet50')
     parser.add_argument('--params', default=None, help='parameter file (default: random)')
-    parser.add_argument('--model-kwargs', default='{}', metavar='JSON',
-                        help='further get_model arguments')
     parser.add_argument('--image', help='input image')
     parser.add_argument('--size', type=int, default=None,
                         help='crop side (default: the model input size)')
@@ -46,6 +46,7 @@ def parse_args(argv=None):
     parser.add_argument('--save-weights', default=None, help='also save the weights (.npy)')
     parser.add_argument('--overwrite', action='store_true', help='replace existing files')
     parser.add_argument('--list-layers', action='store_true', help='list the layers and exit')
+    cli.add_constructor_args(parser)
     return parser.parse_args(argv)
 
 
@@ -130,11 +131,15 @@ def load_image(path, size):
 
 def main(argv=None):
     args = parse_args(argv)
-    import json
+    with cli.flag_errors(args):
+        return _visualize(args)
+
+
+def _visualize(args):
     from gluon_convattn.model_zoo import get_model, get_model_info
     from gluon_convattn.utils.params import load_parameters_checked
     info = get_model_info(args.model)
-    net = get_model(info.name, **json.loads(args.model_kwargs))
+    net = get_model(info.name, **cli.constructor_kwargs(args))
     layers = attention_layers(net)
     if not layers:
         raise ValueError('%s has no AT-kernel, SAN or ACmix layer' % info.name)

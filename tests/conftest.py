@@ -1,5 +1,6 @@
 """Shared by every test directory: seeding, the scripts loaded as modules, a packed RecordIO set
-and the registered toy model."""
+and the registered toy model. ``tests/`` goes on ``sys.path`` so that every test imports the
+scaffolding as ``support.toy`` / ``support.golden``."""
 import importlib.util
 import os
 import sys
@@ -8,6 +9,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, 'tests'))
 os.environ.setdefault('MXNET_SUBGRAPH_VERBOSE', '0')
 os.environ.setdefault('OMP_NUM_THREADS', '1')
 
@@ -62,12 +64,12 @@ def detection_scripts(load_script):
 
 @pytest.fixture(scope='module')
 def records(tmp_path_factory):
-    from gluon_convattn.train.toy import write_record_files
+    from support.toy import write_record_files
     return write_record_files(str(tmp_path_factory.mktemp('rec')), classes=3, per_class=8)
 
 
 @pytest.fixture
 def toy():
-    from gluon_convattn.train.toy import toy_model_registered
+    from support.toy import toy_model_registered
     with toy_model_registered() as name:
         yield name

@@ -4,7 +4,8 @@ seeding and running an upstream PyTorch network, and writing a fixture.
 The tools run as scripts (``python tools/make_golden_san.py --upstream DIR``), so Python puts
 ``tools/`` on ``sys.path`` and they import this module by name. Importing it puts the
 repository root first on ``sys.path``, so the tools then import ``gluon_convattn`` from this
-checkout rather than from an installed copy. Nothing here comes from upstream.
+checkout rather than from an installed copy, and ``tests/``, for the fixture helpers
+(``support.golden``). Nothing here comes from upstream.
 """
 import argparse
 import os
@@ -16,8 +17,9 @@ import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+sys.path.insert(0, os.path.join(REPO, 'tests'))    # support.golden: seeding and fixtures
 
-from gluon_convattn.utils.golden import save_fixture, seeded_state_dict  # noqa: E402
+from support.golden import save_fixture, seeded_state_dict  # noqa: E402
 
 FIXTURE_DIR = os.path.join(REPO, 'tests', 'fidelity', 'fixtures')
 
@@ -101,7 +103,7 @@ def print_counts(named_nets):
 
 
 def load_seeded_weights(net, seed, buffers=()):
-    """Load ``utils.golden.seeded_state_dict`` weights over ``net``'s own state-dict manifest.
+    """Load ``support.golden.seeded_state_dict`` weights over ``net``'s own state-dict manifest.
 
     Keys ending in one of ``buffers`` are no weights (the network computes them): they are left
     out of the manifest and keep their values. Returns the manifest, ``[[key, shape], ...]``.
@@ -180,7 +182,7 @@ def upstream_forward(net, x, float64=True):
 
 
 def write_fixture(out, name, meta, expected, note=''):
-    """Save a fixture with ``utils.golden.save_fixture`` and print a one-line summary.
+    """Save a fixture with ``support.golden.save_fixture`` and print a one-line summary.
 
     Raises RuntimeError instead when ``expected`` is not finite. ``note`` is appended to the
     summary's figures (e.g. ``', 12 trainable params'``).

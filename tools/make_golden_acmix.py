@@ -14,8 +14,8 @@ in eval mode, whole samples dropped in training, which the upstream benchmark ru
 ``torchvision.models.utils.load_state_dict_from_url`` (imported, never called). Upstream's ``position()`` is told the device by the forward pass
 (``x.is_cuda``), so the layers run on the CPU unchanged.
 
-Each network runs in eval mode and float64 with ``utils.golden.seeded_state_dict`` weights over
-its own state-dict manifest, on a ``seeded_input``; ``utils.golden.save_fixture`` stores the
+Each network runs in eval mode and float64 with ``support.golden.seeded_state_dict`` weights over
+its own state-dict manifest, on a ``seeded_input``; ``support.golden.save_fixture`` stores the
 logits. The Swin buffers ``relative_position_index`` and ``attn_mask`` are not weights: they are
 left out of the manifest and recorded as (key, shape, sha256 of their int64/float64 values), so
 the test can prove the converter's reconstruction of them equals upstream's. Nothing from
@@ -27,7 +27,7 @@ import types
 
 import golden_tool
 from gluon_convattn.convert.acmix import buffer_digest  # noqa: E402 (golden_tool sets the path)
-from gluon_convattn.utils.golden import seeded_input  # noqa: E402
+from support.golden import seeded_input  # noqa: E402
 
 BUFFER_SUFFIXES = ('relative_position_index', 'attn_mask')
 RESNET_LAYERS = {'acmix_resnet26': [1, 2, 4, 1], 'acmix_resnet38': [2, 3, 5, 2],

@@ -11,11 +11,11 @@ Upstream ATAC is MXNet/Gluon code, so no conversion is involved: for every fixtu
    from the checkout) with the arguments of ``train_cifar.py`` / ``train_imagenet.py``;
 2. initialises it, runs it once to fix the deferred shapes and saves it with
    ``save_parameters``; the names and shapes in that file, in file order, are the manifest;
-3. fills the manifest with ``utils.golden.seeded_state_dict`` weights (BN running statistics
+3. fills the manifest with ``support.golden.seeded_state_dict`` weights (BN running statistics
    included, so eval-mode batch norm is exercised), writes them with ``mx.nd.save`` under the
    upstream keys and loads that file back into the upstream network strictly;
 4. runs the network in inference mode on a ``seeded_input`` and stores the logits together
-   with the manifest, the seeds and upstream's parameter counts (``utils.golden.save_fixture``).
+   with the manifest, the seeds and upstream's parameter counts (``support.golden.save_fixture``).
 
 The test (``tests/fidelity/test_atac_golden.py``) rebuilds the same ``.params`` file from
 manifest and seed and loads it into our network with ``allow_missing=False,
@@ -29,7 +29,7 @@ import tempfile
 import numpy as np
 
 import golden_tool
-from gluon_convattn.utils.golden import seeded_input, seeded_state_dict  # noqa: E402
+from support.golden import seeded_input, seeded_state_dict  # noqa: E402
 
 MODEL_FILES = [os.path.join('model', name)
                for name in ('__init__.py', 'activation.py', 'classification.py')]

@@ -23,8 +23,8 @@ Two upstream quirks are handled here, not in upstream's files:
    although its name says [1, 1]: the ``atkernel_resnet26_tiny`` fixture overrides it to
    [1, 1]; ``atkernel_resnet26_tiny_at_blocks_00`` runs the config as released.
 
-Each network runs in eval mode with ``utils.golden.seeded_state_dict`` weights over its own
-state-dict manifest on a ``seeded_input``; ``utils.golden.save_fixture`` writes the result.
+Each network runs in eval mode with ``support.golden.seeded_state_dict`` weights over its own
+state-dict manifest on a ``seeded_input``; ``support.golden.save_fixture`` writes the result.
 Nothing from upstream is copied into the repository.
 """
 import importlib.util
@@ -34,7 +34,7 @@ import sys
 import types
 
 import golden_tool
-from gluon_convattn.utils.golden import seeded_input  # noqa: E402 (golden_tool sets the path)
+from support.golden import seeded_input  # noqa: E402 (golden_tool sets the path)
 
 BACKBONE_FILE = os.path.join('mmclassification', 'mmcls', 'models', 'backbones',
                              'resnet_ATkernel.py')

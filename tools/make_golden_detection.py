@@ -26,7 +26,7 @@ stood in for here:
 
 The network (backbone, FPN, RPN head, RoI extractor and box head, with mmdetection's
 ``state_dict`` layout ``backbone.``/``neck.``/``rpn_head.``/``roi_head.bbox_head.``) runs in eval
-mode and float64 with ``utils.golden.seeded_state_dict`` weights on a ``seeded_input`` image
+mode and float64 with ``support.golden.seeded_state_dict`` weights on a ``seeded_input`` image
 and fixed RoIs. The fixture keeps, flattened into one vector (layout in ``outputs``): the five
 FPN levels, each level's RPN scores and deltas (upstream's NCHW layout), each level's anchors,
 and the box head's class scores (background last, as upstream) and deltas for the RoIs.
@@ -44,7 +44,7 @@ import numpy as np
 
 import golden_tool
 import make_golden_atkernel
-from gluon_convattn.utils.golden import seeded_input  # noqa: E402 (golden_tool sets the path)
+from support.golden import seeded_input  # noqa: E402 (golden_tool sets the path)
 
 BACKBONE_FILE = os.path.join('mmdetection', 'mmdet', 'models', 'backbones', 'resnet_ATkernel.py')
 CONFIG = os.path.join('mmdetection', 'configs', 'faster_rcnn_r50_AT_0001_11_fpn_1x_b4x2_coco.py')

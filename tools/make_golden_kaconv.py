@@ -8,8 +8,8 @@ Usage::
 
 Imports ``models/KAResNet.py`` from the checkout (by file path, so the other model files and
 their imports are not needed), builds ``ResNet(num_classes=1000, depth=50)``, loads seeded
-weights (``utils.golden.seeded_state_dict`` over its own state-dict manifest), runs it in eval
-mode in float64 on a seeded input and stores the logits with ``utils.golden.save_fixture``.
+weights (``support.golden.seeded_state_dict`` over its own state-dict manifest), runs it in eval
+mode in float64 on a seeded input and stores the logits with ``support.golden.save_fixture``.
 
 Upstream's ``KAConv`` always builds ``AGL`` (it looks the name up in its module when it is
 constructed). The AG-H network is built the way upstream's code would build it with AG-H
@@ -21,7 +21,7 @@ import os
 import sys
 
 import golden_tool
-from gluon_convattn.utils.golden import seeded_input  # noqa: E402 (golden_tool sets the path)
+from support.golden import seeded_input  # noqa: E402 (golden_tool sets the path)
 
 DEPTHS = {'karesnet50_l': (50, 'L'), 'karesnet50_h': (50, 'H'),
           'karesnet101_l': (101, 'L'), 'karesnet101_h': (101, 'H')}

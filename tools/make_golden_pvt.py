@@ -9,15 +9,15 @@ Usage::
 The script imports ``classification/pvt.py`` (PVT v1) from the checkout; where timm is not
 installed it registers stand-ins for the names that file imports
 (``golden_tool.install_timm_stand_ins``). Each network runs in eval mode and float64 with
-``utils.golden.seeded_state_dict`` weights over its own state-dict manifest, on a
-``seeded_input``; ``utils.golden.save_fixture`` stores the logits. Nothing from upstream is
+``support.golden.seeded_state_dict`` weights over its own state-dict manifest, on a
+``seeded_input``; ``support.golden.save_fixture`` stores the logits. Nothing from upstream is
 copied into the repository.
 """
 import os
 import sys
 
 import golden_tool
-from gluon_convattn.utils.golden import seeded_input  # noqa: E402 (golden_tool sets the path)
+from support.golden import seeded_input  # noqa: E402 (golden_tool sets the path)
 
 ENTRY = 'classification/pvt.py'
 MODELS = ('pvt_tiny', 'pvt_small')

@@ -10,8 +10,8 @@ Upstream's ``Subtraction``, ``Subtraction2`` and ``Aggregation`` run only as CuP
 GPU. Upstream's own tests (``lib/sa/functions/*.py``, ``test_*``) define them by padding and
 ``torch.nn.Unfold``; this script substitutes those definitions (written out below) into
 ``model/san.py`` so the released network runs on the CPU, then runs it with seeded weights
-(``utils.golden.seeded_state_dict`` over its own state-dict manifest) on a seeded input and
-stores the logits with ``utils.golden.save_fixture``. Nothing from upstream is copied into the
+(``support.golden.seeded_state_dict`` over its own state-dict manifest) on a seeded input and
+stores the logits with ``support.golden.save_fixture``. Nothing from upstream is copied into the
 repository: the checkout is imported from the path given on the command line.
 """
 import importlib
@@ -23,7 +23,7 @@ import types
 import numpy as np
 
 import golden_tool
-from gluon_convattn.utils.golden import seeded_input  # noqa: E402 (golden_tool sets the path)
+from support.golden import seeded_input  # noqa: E402 (golden_tool sets the path)
 
 CONFIGS = {
     'san10_pairwise': dict(sa_type=0, layers=[2, 1, 2, 4, 1]),

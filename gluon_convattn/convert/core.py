@@ -148,11 +148,11 @@ def save_params(converted, dst, check=None):
 
 def _check_paths(src, dst):
     if os.path.isdir(dst):
-        raise ConversionError('--dst %s is a directory; give the file to write, e.g. %s'
+        raise ConversionError('dst %s is a directory; give the file to write, e.g. %s'
                               % (dst, os.path.join(dst, 'model.params')))
     if os.path.exists(dst) and os.path.exists(src) and os.path.samefile(src, dst):
-        raise ConversionError('--dst %s is the checkpoint being converted (--src); writing it '
-                              'would destroy the source: give another file name' % dst)
+        raise ConversionError('dst %s is the checkpoint being converted (src); writing it would '
+                              'destroy the source: give another file name' % dst)
 
 
 def convert_checkpoint(model_name, src, dst, verify=False, **model_kwargs):

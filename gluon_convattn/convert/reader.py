@@ -110,7 +110,7 @@ def load_checkpoint(path):
     """
     from .core import ConversionError, strip_prefix
     if os.path.isdir(path):
-        raise ConversionError('%s is a directory; --src must be a checkpoint file (e.g. %s)'
+        raise ConversionError('%s is a directory, not a checkpoint file (e.g. %s)'
                               % (path, os.path.join(path, 'model_best.pth')))
     if not os.path.isfile(path):
         raise FileNotFoundError('checkpoint %s does not exist' % path)

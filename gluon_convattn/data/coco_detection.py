@@ -63,7 +63,7 @@ class COCOJsonDetection(mx.gluon.data.Dataset):
     image_dir : str
         Folder holding each image's ``file_name``.
     classes : int, optional
-        The number of categories the json must have (``--classes``).
+        The number of categories the json must have.
     skip_empty : bool, default True
         Leave out images without boxes (training); keep them for evaluation.
     use_crowd : bool, default False
@@ -81,7 +81,7 @@ class COCOJsonDetection(mx.gluon.data.Dataset):
         if not categories:
             raise ValueError('%s lists no categories' % annotation_file)
         if classes is not None and classes != len(categories):
-            raise ValueError('--classes %d, but %s has %d categories (%s); pass --classes %d '
+            raise ValueError('classes=%d, but %s has %d categories (%s); pass classes=%d '
                              'or a json with %d categories'
                              % (classes, annotation_file, len(categories),
                                 ', '.join(c['name'] for c in categories[:10]), len(categories),
@@ -137,7 +137,7 @@ class COCOJsonDetection(mx.gluon.data.Dataset):
                     self.skipped_boxes += 1
                     continue
                 raise ValueError('annotation %s of image %s: box [x=%g, y=%g, w=%g, h=%g] %s; '
-                                 'fix the json or pass --skip-invalid-boxes'
+                                 'fix the json or pass skip_invalid_boxes=True'
                                  % (ann['id'], entry['file_name'], x, y, w, h, problem))
             x1, y1 = max(x, 0.), max(y, 0.)
             x2, y2 = min(x + w, float(width)), min(y + h, float(height))

@@ -42,7 +42,7 @@ class ImageFolder(ImageFolderDataset):
     Raises ValueError when a class folder of ``root`` is not among ``classes``.
     """
 
-    def __init__(self, root, flag=1, classes=None, flag_name='--data-dir'):
+    def __init__(self, root, flag=1, classes=None, flag_name='root'):
         super(ImageFolder, self).__init__(root, flag=flag)
         if classes is None:
             return
@@ -71,14 +71,15 @@ class ImageFolder(ImageFolderDataset):
         return img, label
 
 
-def image_folder(root, split, flag='--data-dir', classes=None):
+def image_folder(root, split, flag='root', classes=None):
     """:class:`ImageFolder` of ``root/split`` (``root/train/<class>/*.JPEG``,
     ``root/val/<class>/...``, GluonCV's ImageNet layout), labelled by ``classes`` when given,
-    with an error naming the flag when the folder is missing or holds no class folders."""
+    with an error naming ``flag`` (the name of ``root``: a script passes its flag) when the
+    folder is missing or holds no class folders."""
     path = os.path.join(os.path.expanduser(root), split)
     if not os.path.isdir(path):
         raise FileNotFoundError('%s %s: no folder %s (expected %s/%s/<class>/<image>.JPEG, or '
-                                'pass --use-rec with .rec files)' % (flag, root, path, root, split))
+                                'read .rec files instead)' % (flag, root, path, root, split))
     dataset = ImageFolder(path, flag=1, classes=classes, flag_name=flag)
     if not dataset.items:
         raise ValueError('%s %s: %s holds no images in class folders (<class>/<image>.JPEG)'

@@ -69,14 +69,14 @@ class RecordSource(object):
     seed : int
         Epoch ``e`` shuffles and augments with ``seed + e``.
     flags : tuple of str
-        The command-line flags of ``rec`` and ``idx``, for error messages.
+        The names of ``rec`` and ``idx`` in error messages (a script passes its flags).
 
     Attributes: ``name`` (flag and file, for messages), ``total_samples`` (records in the file),
     ``num_samples`` (this worker's share).
     """
 
     def __init__(self, rec, idx, batch_size, train, aug, num_workers=4, num_parts=1,
-                 part_index=0, seed=0, flags=('--rec-train', '--rec-train-idx')):
+                 part_index=0, seed=0, flags=('rec', 'idx')):
         self.rec, self.idx = check_record_files(rec, idx, *flags)
         self.batch_size, self.train, self.aug = batch_size, train, aug
         self.num_workers, self.num_parts, self.part_index = num_workers, num_parts, part_index

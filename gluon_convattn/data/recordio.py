@@ -48,8 +48,9 @@ def run_im2rec(*args):
             value.close()
 
 
-def check_record_files(rec, idx, rec_flag='--rec-train', idx_flag='--rec-train-idx'):
-    """Raise FileNotFoundError naming the file and its flag when ``rec`` or ``idx`` is missing,
+def check_record_files(rec, idx, rec_flag='rec', idx_flag='idx'):
+    """Raise FileNotFoundError naming the file and its argument (``rec_flag``, ``idx_flag``: the
+    names the messages give them, e.g. a script's flags) when ``rec`` or ``idx`` is missing,
     ValueError when ``rec`` is not a RecordIO file. Returns the expanded paths."""
     rec, idx = os.path.expanduser(rec), os.path.expanduser(idx)
     for path, flag in ((rec, rec_flag), (idx, idx_flag)):
@@ -122,16 +123,18 @@ def read_labels(rec, idx, limit=None):
     return labels
 
 
-def check_labels(labels, classes, source, flag='--classes'):
-    """Raise ValueError unless every label is an integer in ``[0, classes)``."""
+def check_labels(labels, classes, source, flag='classes'):
+    """Raise ValueError unless every label is an integer in ``[0, classes)`` (``flag``: the
+    name the message gives ``classes``)."""
     labels = np.asarray(labels)
     if labels.size == 0:
         return
     low, high = float(labels.min()), float(labels.max())
     if high >= classes:
-        raise ValueError('%s holds class label %d but %s is %d (labels must be 0..%d); pass '
-                         '%s %d or more, or check the data' % (source, high, flag, classes,
-                                                              classes - 1, flag, high + 1))
+        given = ('%s %d' if flag.startswith('-') else '%s=%d')    # a flag, or an argument
+        raise ValueError('%s holds class label %d but %s (labels must be 0..%d); pass %s or '
+                         'more, or check the data' % (source, high, given % (flag, classes),
+                                                      classes - 1, given % (flag, high + 1)))
     if low < 0 or not np.all(labels == np.round(labels)):
         raise ValueError('%s holds label %g; class labels must be integers in 0..%d'
                          % (source, low if low < 0 else labels[labels != np.round(labels)][0],

@@ -50,7 +50,7 @@ def _check_output(output, overwrite):
         raise FileNotFoundError('the folder of output %s does not exist; create it first'
                                 % output)
     if os.path.exists(output) and not overwrite:
-        raise ValueError('output %s exists; pass overwrite=True (--overwrite) to replace it'
+        raise ValueError('output %s exists; pass overwrite=True to replace it'
                          % output)
 
 

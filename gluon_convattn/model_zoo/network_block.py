@@ -12,6 +12,8 @@ import mxnet as mx
 import numpy as np
 from mxnet.gluon.block import HybridBlock
 
+from ..utils.checks import check_float16_on_cpu
+
 __all__ = ['NetworkBlock']
 
 
@@ -23,11 +25,10 @@ class NetworkBlock(HybridBlock):
         self._network_dtype = np.dtype(dtype).name
 
     def forward(self, x, *args):
-        if (getattr(self, '_network_dtype', None) == 'float16' and isinstance(x, mx.nd.NDArray)
-                and x.context.device_type == 'cpu'):
-            from ..ops.composite import FLOAT16_ON_CPU
-            raise ValueError('%s was cast to float16 (net.cast): %s, and cast the network back '
-                             "with net.cast('float32')" % (type(self).__name__, FLOAT16_ON_CPU))
+        if getattr(self, '_network_dtype', None) == 'float16' and isinstance(x, mx.nd.NDArray):
+            check_float16_on_cpu('float16', x.context, '%s, cast to float16 (net.cast),'
+                                 % type(self).__name__, "cast it back with net.cast('float32') "
+                                 "on the CPU, or run it on a GPU")
         return super(NetworkBlock, self).forward(x, *args)
 
     def __getstate__(self):

@@ -24,7 +24,7 @@ from mxnet.gluon import nn
 from mxnet.gluon.block import HybridBlock
 
 from .. import ops
-from ..utils.checks import check_choice, check_layer_input, check_odd, check_positive_int
+from ..utils.checks import check_layer_input, check_odd, check_positive_int
 from .position import position_grid
 
 __all__ = ['ACmix', 'ShiftKernel', 'shift_conv_layers', 'shift_conv', 'mix_paths']
@@ -131,8 +131,7 @@ class ACmix(HybridBlock):
         if out_planes % head:
             raise ValueError('out_planes=%d must be a multiple of head=%d (each head gets '
                              'out_planes // head channels)' % (out_planes, head))
-        if impl is not None:
-            check_choice(impl, ops.IMPLS, 'impl')
+        ops.check_impl(impl)
         self.in_planes = in_planes
         self.head, self.head_dim = head, out_planes // head
         self.kernel_att, self.stride, self.dilation = kernel_att, stride, dilation

@@ -224,8 +224,7 @@ class ATKernel(HybridBlock):
             raise ValueError('reduction_ratio=%d leaves no hidden MLP channels for '
                              'in_channels=%d (hidden width is in_channels // reduction_ratio)'
                              % (reduction_ratio, in_channels))
-        if impl is not None and impl not in ops.IMPLS:
-            raise ValueError('impl must be one of %s, got %r' % (ops.IMPLS, impl))
+        ops.check_impl(impl)
         self.in_channels, self.channels = in_channels, channels
         self.kernel_size, self.stride, self.group_channels = kernel_size, stride, group_channels
         self.impl = impl

@@ -72,8 +72,7 @@ class SAM(HybridBlock):
         if out_planes % share_planes:
             raise ValueError('out_planes=%d must be a multiple of share_planes=%d (each weight '
                              'map serves share_planes channels)' % (out_planes, share_planes))
-        if impl is not None:
-            check_choice(impl, ops.IMPLS, 'impl')
+        ops.check_impl(impl)
         self.sa_type, self.kernel_size, self.stride, self.dilation = (sa_type, kernel_size,
                                                                       stride, dilation)
         self.in_planes = in_planes

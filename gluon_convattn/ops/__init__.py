@@ -10,17 +10,25 @@ wherever they are available (see :func:`resolve_impl`). Docs: ``docs/ops.md``.
 import os
 
 import mxnet as mx
-import numpy as np
 
-from ..utils.checks import check_array
+from ..utils.checks import check_array, check_float16_on_cpu
 from . import composite, custom
 from .norm import layer_norm
 
 __all__ = ['aggregation', 'subtraction', 'subtraction2', 'local_dot', 'unfold', 'tap_softmax',
-           'layer_norm', 'resolve_impl', 'IMPLS']
+           'layer_norm', 'resolve_impl', 'check_impl', 'IMPLS']
 
 IMPLS = ('auto', 'composite', 'kernel')
 ENV_VAR = 'GLUON_CONVATTN_OPS'
+
+
+def check_impl(impl, source='argument'):
+    """Raise ValueError unless ``impl`` is None or one of :data:`IMPLS` (``source`` says where
+    it came from, for the message)."""
+    if impl is not None and impl not in IMPLS:
+        raise ValueError('impl must be one of %s (%s), got %r: composite (MXNet operators, any '
+                         'device), kernel (the compiled kernels) or auto (the kernels where '
+                         'they are available)' % (', '.join(map(repr, IMPLS)), source, impl))
 
 
 def resolve_impl(F, impl=None, *arrays):
@@ -33,10 +41,10 @@ def resolve_impl(F, impl=None, *arrays):
     is not known yet, either of them. A kernel graph run where no kernels serve the device
     computes the composite operators inside its CustomOps.
     """
-    impl = impl or os.environ.get(ENV_VAR) or 'auto'
-    if impl not in IMPLS:
-        raise ValueError('impl must be one of %s (argument or %s), got %r'
-                         % (IMPLS, ENV_VAR, impl))
+    check_impl(impl)
+    if not impl:
+        impl = os.environ.get(ENV_VAR) or 'auto'
+        check_impl(impl, 'the environment variable %s' % ENV_VAR)
     if impl != 'auto':
         return impl
     if F is mx.nd and arrays:
@@ -55,9 +63,8 @@ def _dispatch(name, F, arrays, kwargs, impl):
         win = composite.window(kwargs['kernel_size'], kwargs['stride'], kwargs['padding'],
                                kwargs['dilation'], kwargs['pad_mode'])
         return custom.apply(F, name, arrays, win, kwargs.get('groups'))
-    if F is mx.nd and arrays[0].context.device_type == 'cpu' and np.dtype(
-            arrays[0].dtype) == np.float16:
-        raise ValueError(composite.FLOAT16_ON_CPU)
+    if F is mx.nd:
+        check_float16_on_cpu(arrays[0].dtype, arrays[0].context, 'ops.%s: float16 input' % name)
     return getattr(composite, name)(F, *arrays, **kwargs)
 
 

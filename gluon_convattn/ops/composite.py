@@ -27,9 +27,6 @@ from . import kernel_spec
 __all__ = ['Window', 'window', 'output_size', 'check_window_args', 'check_groups',
            'aggregation', 'subtraction', 'subtraction2', 'local_dot', 'local_unfold']
 
-FLOAT16_ON_CPU = ('float16 inputs need a GPU: the sliding-window operators have no float16 '
-                  'CPU implementation; cast to float32 on the CPU')
-
 Window = namedtuple('Window', ['kernel', 'stride', 'padding', 'dilation', 'pad_mode'])
 
 

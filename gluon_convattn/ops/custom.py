@@ -36,6 +36,7 @@ import threading
 import mxnet as mx
 import numpy as np
 
+from ..utils.checks import check_float16_on_cpu
 from . import composite, kernel_spec
 
 __all__ = ['op_type', 'apply', 'get_launcher', 'set_launcher', 'use_launcher',
@@ -102,14 +103,13 @@ def use_launcher(device_type, launcher):
         _swap(device_type, previous)
 
 
-def check_runnable(ctx, dtype):
+def check_runnable(ctx, dtype, what='a sliding-window kernel'):
     """Raise ValueError for float16 where nothing can run it (the CPU, unless a launcher there
-    takes float16)."""
-    if dtype != 'float16' or ctx.device_type != 'cpu':
+    takes float16); ``what`` names the operator in the message."""
+    if dtype == 'float16' and ctx.device_type == 'cpu' and 'float16' in getattr(
+            get_launcher('cpu'), 'dtypes', ()):     # a CPU launcher that runs float16
         return
-    launcher = get_launcher('cpu')
-    if launcher is None or 'float16' not in launcher.dtypes:
-        raise ValueError(composite.FLOAT16_ON_CPU)
+    check_float16_on_cpu(dtype, ctx, '%s: float16 input' % what)
 
 
 def _params(win, groups):
@@ -126,7 +126,7 @@ def apply(F, name, inputs, win, groups=None):
     """
     if F is mx.nd:
         _check_shapes(name, [i.shape for i in inputs], win, groups)
-        check_runnable(inputs[0].context, np.dtype(inputs[0].dtype).name)
+        check_runnable(inputs[0].context, np.dtype(inputs[0].dtype).name, 'ops.' + name)
     out = F.Custom(*[plain_layout(F, i) for i in inputs], op_type=op_type(name),
                    **_params(win, groups))
     return plain_layout(F, out)

@@ -84,7 +84,7 @@ def save_checkpoint(save_dir, name, net, trainer, meta):
             os.remove(path)
         raise DiskFullError(errno.ENOSPC, 'no space left on the device while saving checkpoint '
                             '%s in %s; the checkpoints saved before it are kept. Free some space '
-                            'and continue with --resume-from %s'
+                            'and resume from %s'
                             % (name, save_dir, save_dir)) from None
     return read_checkpoint(base + '.json')
 
@@ -163,35 +163,36 @@ def verify_checkpoint(ckpt):
     return None
 
 
-def latest_checkpoint(save_dir, tag):
+def latest_checkpoint(save_dir, tag, name='save_dir'):
     """The complete, intact checkpoint of ``tag`` with the highest epoch in ``save_dir``, or None.
 
     A checkpoint whose files do not have the checksums its ``.json`` recorded is skipped with a
     warning naming it, and the one before it is taken.
 
     Raises FileNotFoundError when ``save_dir`` does not exist and ValueError when it holds
-    checkpoints of other tags (models or data sets) only, or only damaged ones.
+    checkpoints of other tags (models or data sets) only, or only damaged ones; the messages
+    call the folder ``name`` (a script passes its flag).
     """
     if not os.path.isdir(save_dir):
-        raise FileNotFoundError('--resume-from %s: no such folder' % save_dir)
+        raise FileNotFoundError('%s %s: no such folder' % (name, save_dir))
     mine = find_checkpoints(save_dir, tag)
     damaged = []
     for ckpt in reversed(mine):
         bad = verify_checkpoint(ckpt)
         if bad is None:
             if damaged:
-                _LOG.warning('--resume-from %s: %s; resuming from the previous checkpoint, '
-                             'epoch %d (%s)', save_dir, '; '.join(damaged), ckpt.epoch,
+                _LOG.warning('%s %s: %s; resuming from the previous checkpoint, '
+                             'epoch %d (%s)', name, save_dir, '; '.join(damaged), ckpt.epoch,
                              os.path.basename(ckpt.meta_path))
             return ckpt
         damaged.append('%s differs from the checksum in %s (damaged on disk?)'
                        % (os.path.basename(bad), os.path.basename(ckpt.meta_path)))
     if damaged:
-        raise ValueError('--resume-from %s: every checkpoint of %s is damaged: %s; start a new '
-                         'run in another --save-dir' % (save_dir, tag, '; '.join(damaged)))
+        raise ValueError('%s %s: every checkpoint of %s is damaged: %s; start a new run in '
+                         'another folder' % (name, save_dir, tag, '; '.join(damaged)))
     others = sorted({c.meta.get('tag') for c in find_checkpoints(save_dir)})
     if others:
-        raise ValueError('--resume-from %s holds checkpoints of %s, none of %s; pick the folder '
-                         'of this model (or --model/--dataset of those checkpoints)'
-                         % (save_dir, ', '.join(map(str, others)), tag))
+        raise ValueError('%s %s holds checkpoints of %s, none of %s; pick the folder of this '
+                         'model (or the model and data set of those checkpoints)'
+                         % (name, save_dir, ', '.join(map(str, others)), tag))
     return None

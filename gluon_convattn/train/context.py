@@ -22,20 +22,20 @@ DTYPES = ('float32', 'float16')
 def make_context(num_gpus):
     """``[mx.gpu(0), ..., mx.gpu(num_gpus - 1)]``, or ``[mx.cpu()]`` when ``num_gpus`` is 0."""
     if num_gpus < 0:
-        raise ValueError('--num-gpus must be >= 0, got %d' % num_gpus)
+        raise ValueError('num_gpus must be >= 0, got %d' % num_gpus)
     if num_gpus > 0:
         available = mx.context.num_gpus()
         if num_gpus > available:
-            raise ValueError('--num-gpus %d asks for more GPUs than MXNet sees (%d); run with '
-                             '--num-gpus %d or fewer (0 trains on the CPU)'
+            raise ValueError('num_gpus=%d asks for more GPUs than MXNet sees (%d); ask for %d '
+                             'or fewer (0 trains on the CPU)'
                              % (num_gpus, available, available))
         return [mx.gpu(i) for i in range(num_gpus)]
     return [mx.cpu()]
 
 
 def check_dtype(ctx, dtype):
-    """Raise ValueError for an unknown ``--dtype`` or float16 on the CPU."""
-    check_choice(dtype, DTYPES, '--dtype')
+    """Raise ValueError for an unknown ``dtype`` or float16 on the CPU."""
+    check_choice(dtype, DTYPES, 'dtype')
     check_context_dtype(ctx, dtype)
 
 
@@ -113,7 +113,7 @@ def _import_horovod():
     try:
         import horovod.mxnet as hvd
     except ImportError as err:
-        raise ValueError('--kvstore horovod needs Horovod built with MXNet support '
+        raise ValueError('kvstore horovod needs Horovod built with MXNet support '
                          '(HOROVOD_WITH_MXNET=1 pip install horovod); it cannot be imported '
                          'here: %s. Use --kvstore dist_sync with MXNet\'s launcher instead.'
                          % err) from None
@@ -126,7 +126,7 @@ def _check_launched(kind):
     them (no ``DMLC_ROLE`` in the environment) ``mx.kv.create`` waits for them forever."""
     if 'DMLC_ROLE' not in os.environ:
         raise ValueError(
-            '--kvstore %s needs the parameter-server processes that MXNet\'s launcher starts; run '
+            'kvstore %s needs the parameter-server processes that MXNet\'s launcher starts; run '
             'the same command through it, e.g. "python -m gluon_convattn.train.launch -n 2 -s 1 '
             '--launcher local python scripts/train_imagenet.py ... --kvstore %s" (docs/'
             'imagenet.md), or use --kvstore device on one machine' % (kind, kind))
@@ -137,7 +137,7 @@ def setup_distribution(kind, num_gpus):
 
     With Horovod each process drives one GPU, ``mx.gpu(local_rank)``.
     """
-    check_choice(kind, KVSTORES, '--kvstore')
+    check_choice(kind, KVSTORES, 'kvstore')
     if kind == 'horovod':
         hvd = _import_horovod()
         ctx = [mx.gpu(hvd.local_rank())] if num_gpus > 0 else [mx.cpu()]

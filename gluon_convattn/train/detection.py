@@ -47,13 +47,13 @@ def detector_name(network):
 
 
 def gpu_context(gpus):
-    """``--gpus 0,1`` -> GPU contexts; empty -> the CPU. Asking for absent GPUs is a ValueError."""
+    """``'0,1'`` -> GPU contexts; empty -> the CPU. Asking for absent GPUs is a ValueError."""
     ids = [int(i) for i in gpus.split(',') if i.strip()]
     if not ids:
         return [mx.cpu()]
     available = mx.context.num_gpus()
     if max(ids) >= available:
-        raise ValueError("--gpus %s: MXNet sees %d GPU(s); pass --gpus '' to run on the CPU"
+        raise ValueError("gpus %s: MXNet sees %d GPU(s); pass gpus='' to run on the CPU"
                          % (gpus, available))
     return [mx.gpu(i) for i in ids]
 

@@ -9,6 +9,7 @@ from ..data.recordio import check_labels, read_labels
 from ..data.tiny_imagenet import IMAGE_SIZE as TINY_SIZE
 from ..data.tiny_imagenet import TinyImageNet
 from ..model_zoo import get_model_info
+from .cli import flag
 
 __all__ = ['DATASET_CLASSES', 'LABEL_SCAN_LIMIT', 'default_classes', 'default_input_size',
            'check_input_size', 'augmentation', 'train_source', 'val_source']
@@ -57,7 +58,8 @@ def augmentation(args, input_size):
 
 def _check_record_labels(source, classes):
     if source.total_samples <= LABEL_SCAN_LIMIT:
-        check_labels(read_labels(source.rec, source.idx), classes, source.name)
+        check_labels(read_labels(source.rec, source.idx), classes, source.name,
+                     flag('classes'))
 
 
 def _check_synsets(dataset, classes, name):
@@ -79,7 +81,7 @@ def _folder_dataset(args, train):
             args.data_dir, 'train' if train else 'val')
     split = 'train' if train else 'val'
     names = None if train else _training_classes(args.data_dir)
-    dataset = image_folder(args.data_dir, split, classes=names)
+    dataset = image_folder(args.data_dir, split, flag('data_dir'), classes=names)
     name = '--data-dir %s' % os.path.join(args.data_dir, split)
     if not train and names is None and len(dataset.synsets) != default_classes(args):
         _LOG.warning('%s: %d class folders for %d classes, and no training folder beside it to '
@@ -94,7 +96,7 @@ def train_source(args, batch_size, classes, aug, num_parts=1, part_index=0, seed
     if args.use_rec:
         source = RecordSource(args.rec_train, args.rec_train_idx, batch_size, True, aug,
                               args.num_workers, num_parts, part_index, seed,
-                              flags=('--rec-train', '--rec-train-idx'))
+                              flags=(flag('rec_train'), flag('rec_train_idx')))
         _check_record_labels(source, classes)
         return source
     dataset, name = _folder_dataset(args, True)
@@ -107,7 +109,7 @@ def val_source(args, batch_size, classes, aug):
     """The validation batches (every worker evaluates the whole validation set)."""
     if args.use_rec:
         source = RecordSource(args.rec_val, args.rec_val_idx, batch_size, False, aug,
-                              args.num_workers, flags=('--rec-val', '--rec-val-idx'))
+                              args.num_workers, flags=(flag('rec_val'), flag('rec_val_idx')))
         _check_record_labels(source, classes)
         return source
     dataset, name = _folder_dataset(args, False)

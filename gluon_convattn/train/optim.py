@@ -16,7 +16,7 @@ def optimizer_params(optimizer, lr_scheduler, wd, momentum, dtype):
     """
     registry = mx.optimizer.Optimizer.opt_registry
     if optimizer.lower() not in registry:
-        raise ValueError('--optimizer %r is not an MXNet optimizer; use nag or sgd (or one of '
+        raise ValueError('optimizer %r is not an MXNet optimizer; use nag or sgd (or one of '
                          '%s)' % (optimizer, ', '.join(sorted(registry))))
     params = {'wd': wd, 'lr_scheduler': lr_scheduler}
     if optimizer.lower() in MOMENTUM_OPTIMIZERS:

@@ -6,6 +6,7 @@ import os
 from collections import namedtuple
 
 from .checkpoint import latest_checkpoint, meta_path_for, read_checkpoint, verify_checkpoint
+from .cli import flag
 from .schedule import set_update_count
 from .states import load_trainer_states, read_trainer_states
 
@@ -41,7 +42,8 @@ def find_resume_point(args, tag):
             raise ValueError('--resume-from finds the epoch, parameters and states itself; do '
                              'not combine it with --resume-epoch/--resume-params/'
                              '--resume-states')
-        ckpt = latest_checkpoint(os.path.expanduser(args.resume_from), tag)
+        ckpt = latest_checkpoint(os.path.expanduser(args.resume_from), tag,
+                                 flag('resume_from'))
         if ckpt is None:
             _LOG.info('--resume-from %s: no checkpoint of %s yet; starting from scratch',
                       args.resume_from, tag)

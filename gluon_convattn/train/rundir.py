@@ -23,7 +23,7 @@ def _epochs(checkpoints):
 
 
 def prepare_save_dir(save_dir, tag, point=None, overwrite=False, writes=True):
-    """Check ``save_dir`` (``--save-dir``) for a run of ``tag`` and create it.
+    """Check ``save_dir`` for a run of ``tag`` and create it.
 
     Parameters
     ----------
@@ -35,7 +35,7 @@ def prepare_save_dir(save_dir, tag, point=None, overwrite=False, writes=True):
         Where the run resumes; a resumed run continues the run of its checkpoint (the user chose
         it), so only a fresh run (None) is checked for another run's checkpoints.
     overwrite : bool
-        ``--overwrite``: delete the checkpoints of ``tag`` that another run left in
+        Delete the checkpoints of ``tag`` that another run left in
         ``save_dir`` instead of refusing.
     writes : bool
         Whether this process writes checkpoints (False on distributed workers other than 0):
@@ -48,7 +48,7 @@ def prepare_save_dir(save_dir, tag, point=None, overwrite=False, writes=True):
         return
     save_dir = os.path.expanduser(save_dir)
     if os.path.exists(save_dir) and not os.path.isdir(save_dir):
-        raise ValueError('--save-dir %s is a file, not a folder; give a folder (it is created '
+        raise ValueError('save_dir %s is a file, not a folder; give a folder (it is created '
                          'when missing)' % save_dir)
     if not writes:
         return
@@ -59,14 +59,14 @@ def prepare_save_dir(save_dir, tag, point=None, overwrite=False, writes=True):
     if not mine or point is not None:
         return
     if not overwrite:
-        raise ValueError('--save-dir %s already holds checkpoints of %s (epochs %s) from another '
-                         'run; continue that run with --resume-from %s, choose another '
-                         '--save-dir, or pass --overwrite to delete them and start afresh'
+        raise ValueError('save_dir %s already holds checkpoints of %s (epochs %s) from another '
+                         'run; continue that run with resume_from=%s, choose another '
+                         'save_dir, or pass overwrite=True to delete them and start afresh'
                          % (save_dir, tag, _epochs(mine), save_dir))
     for ckpt in mine:
         for path in (ckpt.params, ckpt.states, ckpt.meta_path):
             if path is not None and os.path.splitext(path)[1] in CHECKPOINT_SUFFIXES \
                     and os.path.exists(path):
                 os.remove(path)
-    _LOG.warning('--overwrite: deleted %d checkpoints of %s (epochs %s) from %s',
+    _LOG.warning('overwrite: deleted %d checkpoints of %s (epochs %s) from %s',
                  len(mine), tag, _epochs(mine), save_dir)

@@ -16,7 +16,7 @@ def decay_epochs(num_epochs, warmup_epochs, lr_decay_epoch='40,60', lr_decay_per
         try:
             epochs = [int(e) for e in str(lr_decay_epoch).split(',') if e.strip()]
         except ValueError:
-            raise ValueError('--lr-decay-epoch must be comma-separated integers such as '
+            raise ValueError('lr_decay_epoch must be comma-separated integers such as '
                              '"30,60,90", got %r' % (lr_decay_epoch,)) from None
     return [e - warmup_epochs for e in epochs]
 
@@ -40,12 +40,13 @@ def build_lr_scheduler(lr, lr_mode, num_epochs, batches_per_epoch, warmup_epochs
     power : float
         Exponent of 'poly'.
     """
-    check_choice(lr_mode, LR_MODES, '--lr-mode')
+    check_choice(lr_mode, LR_MODES, 'lr_mode')
     if batches_per_epoch < 1:
-        raise ValueError('an epoch must have at least one batch: --num-training-samples is '
-                         'smaller than the batch size of all devices and workers together')
+        raise ValueError('batches_per_epoch must be >= 1, got %d: the training samples are '
+                         'fewer than the batch size of all devices and workers together'
+                         % batches_per_epoch)
     if not 0 <= warmup_epochs <= num_epochs:
-        raise ValueError('--warmup-epochs must be between 0 and --num-epochs (%d), got %d'
+        raise ValueError('warmup_epochs must be between 0 and num_epochs (%d), got %d'
                          % (num_epochs, warmup_epochs))
     utils = import_gluoncv().utils
     return utils.LRSequential([

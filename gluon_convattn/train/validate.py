@@ -3,6 +3,8 @@ read or built: every flag that would otherwise train on NaN, divide by zero or b
 default without a word is refused with a message naming it and what works."""
 import math
 
+from .cli import flag as _flag
+
 __all__ = ['check_script_args']
 
 # flag attribute -> (lowest, highest, lowest allowed, highest allowed, what works); a flag the
@@ -26,11 +28,6 @@ _INTS = {'classes': 1, 'batch_size': 1, 'num_epochs': 1, 'num_workers': 0,
          'warmup_epochs': 0, 'log_interval': 0, 'save_frequency': 0, 'save_period': 0,
          'num_gpus': 0, 'limit_train': 1, 'limit_val': 1, 'mixup_off_epoch': 0,
          'lr_decay_period': 0}
-_FLAGS = {'num_workers': '-j/--num-data-workers'}
-
-
-def _flag(name):
-    return _FLAGS.get(name, '--' + name.replace('_', '-'))
 
 
 def _check_range(args, name):

@@ -4,7 +4,11 @@ import numpy as np
 
 __all__ = ['check_odd', 'check_array', 'check_layer_input', 'check_image_batch',
            'check_fixed_image_batch', 'check_positive_int', 'check_int_list', 'check_divisible',
-           'check_choice', 'check_context_dtype', 'first_line']
+           'check_choice', 'check_float16_on_cpu', 'check_context_dtype', 'first_line',
+           'FLOAT16_ON_CPU']
+
+FLOAT16_ON_CPU = ('needs a GPU: MXNet has no float16 convolution on the CPU, nor the '
+                  'sliding-window operators a float16 CPU kernel')
 
 
 def check_array(x, what, float16_on_cpu=False):
@@ -25,9 +29,8 @@ def check_array(x, what, float16_on_cpu=False):
     if dtype.kind != 'f':
         raise ValueError('%s takes floating-point input (float32, or float16 on a GPU), got %s; '
                          'convert it with x.astype("float32")' % (what, dtype.name))
-    if dtype == np.float16 and x.context.device_type == 'cpu' and not float16_on_cpu:
-        from ..ops.composite import FLOAT16_ON_CPU
-        raise ValueError('%s: %s' % (what, FLOAT16_ON_CPU))
+    if not float16_on_cpu:
+        check_float16_on_cpu(dtype, x.context, '%s: float16 input' % what)
     if x.ndim and x.shape[0] == 0:
         raise ValueError('%s got an empty batch (shape %s); pass at least one sample'
                          % (what, tuple(x.shape)))
@@ -107,11 +110,18 @@ def check_choice(value, choices, name):
                                                           value))
 
 
+def check_float16_on_cpu(dtype, ctx, subject,
+                         fix="cast to float32 on the CPU (x.astype('float32')) or use a GPU"):
+    """The one float16-on-the-CPU rule: raise ValueError ``'<subject> needs a GPU: ...; <fix>'``
+    when ``dtype`` is float16 and ``ctx`` a CPU context."""
+    if np.dtype(dtype) == np.float16 and ctx.device_type == 'cpu':
+        raise ValueError('%s %s; %s' % (subject, FLOAT16_ON_CPU, fix))
+
+
 def check_context_dtype(ctx_list, dtype):
-    """float16 needs a GPU: MXNet has no float16 GEMM/convolution on the CPU."""
-    if dtype == 'float16' and any(c.device_type == 'cpu' for c in ctx_list):
-        raise ValueError('--dtype float16 needs a GPU (MXNet has no float16 convolution on the '
-                         'CPU); use --dtype float32 on the CPU or run with --num-gpus N')
+    """Raise ValueError when ``dtype`` is float16 and one of ``ctx_list`` is a CPU."""
+    for ctx in ctx_list:
+        check_float16_on_cpu(dtype, ctx, 'dtype float16', 'use float32 on the CPU, or GPUs')
 
 
 def first_line(err):

@@ -13,7 +13,7 @@ import functools
 from gluon_convattn import ops
 from gluon_convattn.nn import ACmix
 from gluon_convattn.nn.position import position_grid
-from gluon_convattn.utils.benchmark import Case, hybridized_step, network_case
+from .measure import Case, hybridized_step, network_case
 
 
 class UpstreamStyleACmix(ACmix):

@@ -17,7 +17,7 @@ from mxnet.gluon.block import HybridBlock
 from gluon_convattn import ops
 from gluon_convattn.nn import ATKernel
 from gluon_convattn.nn.atkernel import ChannelGroupNorm
-from gluon_convattn.utils.benchmark import Case, hybridized_step, network_case
+from .measure import Case, hybridized_step, network_case
 
 
 class UpstreamStyleATKernel(HybridBlock):

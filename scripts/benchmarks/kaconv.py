@@ -13,7 +13,7 @@ from mxnet.gluon import nn
 from mxnet.gluon.block import HybridBlock
 
 from gluon_convattn.nn.kaconv import KAConv, attention_width
-from gluon_convattn.utils.benchmark import Case, hybridized_step, network_case
+from .measure import Case, hybridized_step, network_case
 
 __all__ = ['PerBranchKAConv', 'CASES']
 

@@ -18,7 +18,7 @@ import mxnet as mx
 
 from gluon_convattn import ops
 from gluon_convattn.ops import custom, emulation
-from gluon_convattn.utils.benchmark import Case, forward_backward, require_gpu
+from .measure import Case, forward_backward, require_gpu
 
 IMPLS = ('composite', 'kernel-rtc', 'kernel-emulated')
 SHAPES = [('stage1', 8, 64, 56), ('stage4', 8, 512, 7)]

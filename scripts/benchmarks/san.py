@@ -6,7 +6,7 @@ any device) and ``kernel`` (the CUDA kernels; GPU only).
 import functools
 
 from gluon_convattn.nn import SAM
-from gluon_convattn.utils.benchmark import Case, hybridized_step, network_case, require_gpu
+from .measure import Case, hybridized_step, network_case, require_gpu
 
 IMPLS = ('composite', 'kernel')
 SA_NAMES = {0: 'pairwise', 1: 'patchwise'}

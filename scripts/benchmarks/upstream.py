@@ -103,7 +103,7 @@ def pair_for(name, upstream_dir, size=None):
 def _ours(pair, batch):
     """Our network, initialised and hybridized, and its train and inference steps."""
     import mxnet as mx
-    from gluon_convattn.utils.benchmark import forward_backward
+    from .measure import forward_backward
     net = pair.build_ours()
     net.initialize(mx.init.Xavier())
     net.hybridize(static_alloc=True, static_shape=True)
@@ -187,7 +187,7 @@ def run_pair(pair, batch=BATCH, warmup=2, repeat=4):
 def measure_memory(pair, side, batch=BATCH, steps=3):
     """Peak resident memory (MiB) of ``steps`` training steps of one side of ``pair`` above
     this process's state once the network and inputs are built. Run it in a fresh process."""
-    from gluon_convattn.utils.benchmark import peak_rss_mb
+    from .measure import peak_rss_mb
     if side == 'ours':
         step, _ = _ours(pair, batch)
     else:

@@ -23,8 +23,7 @@ from gluon_convattn.convert import (ConversionError, convert_checkpoint, convert
 from gluon_convattn.convert.acmix import buffer_digest, expected_swin_buffer
 from gluon_convattn.model_zoo import get_model
 from gluon_convattn.utils import count_params
-from gluon_convattn.utils.golden import (load_fixture, relative_error, seeded_input,
-                                         seeded_state_dict)
+from support.golden import load_fixture, relative_error, seeded_input, seeded_state_dict
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fixtures')
 

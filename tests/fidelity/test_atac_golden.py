@@ -12,8 +12,8 @@ import mxnet as mx
 import pytest
 
 from gluon_convattn.model_zoo import get_model, get_model_info
-from gluon_convattn.utils import count_params, param_shapes, relative_error
-from gluon_convattn.utils.golden import load_fixture, seeded_input, seeded_state_dict
+from gluon_convattn.utils import count_params, param_shapes
+from support.golden import load_fixture, relative_error, seeded_input, seeded_state_dict
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fixtures')
 CIFAR = ['cifar_resnet20_v2_atac', 'cifar_resnet20_v2_atac_act_layers_2',

@@ -13,8 +13,8 @@ import pytest
 
 from gluon_convattn.convert import convert_checkpoint, convert_state_dict, save_params
 from gluon_convattn.model_zoo import get_model, get_model_info
-from gluon_convattn.utils import count_params, load_parameters_checked, relative_error
-from gluon_convattn.utils.golden import load_fixture, seeded_input, seeded_state_dict
+from gluon_convattn.utils import count_params, load_parameters_checked
+from support.golden import load_fixture, relative_error, seeded_input, seeded_state_dict
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fixtures')
 NAMES = ['atkernel_resnet50', 'atkernel_resnet26_tiny', 'atkernel_resnet26_tiny_at_blocks_00']

@@ -19,8 +19,7 @@ from gluon_convattn.convert import load_checkpoint
 from gluon_convattn.convert.kaconv import convert_kaconv
 from gluon_convattn.model_zoo import get_model, get_model_info, get_model_list
 from gluon_convattn.utils import count_params, param_shapes
-from gluon_convattn.utils.golden import (load_fixture, relative_error, seeded_input,
-                                         seeded_state_dict)
+from support.golden import load_fixture, relative_error, seeded_input, seeded_state_dict
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fixtures')
 

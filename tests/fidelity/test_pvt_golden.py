@@ -15,8 +15,7 @@ from gluon_convattn.convert import (ConversionError, convert_checkpoint, convert
                                     save_params)
 from gluon_convattn.model_zoo import get_model
 from gluon_convattn.utils import count_params
-from gluon_convattn.utils.golden import (load_fixture, relative_error, seeded_input,
-                                         seeded_state_dict)
+from support.golden import load_fixture, relative_error, seeded_input, seeded_state_dict
 from golden_checks import run_converted
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fixtures')

@@ -13,8 +13,7 @@ import pytest
 from gluon_convattn.convert import convert_state_dict, save_params
 from gluon_convattn.model_zoo import get_model
 from gluon_convattn.utils import count_params
-from gluon_convattn.utils.golden import (load_fixture, relative_error, seeded_input,
-                                         seeded_state_dict)
+from support.golden import load_fixture, relative_error, seeded_input, seeded_state_dict
 from golden_checks import run_converted
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fixtures')

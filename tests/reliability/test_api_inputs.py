@@ -11,7 +11,7 @@ from gluon_convattn import ops
 from gluon_convattn.model_zoo import get_model
 from gluon_convattn.nn.acmix import ACmix
 from gluon_convattn.nn.san import SAM
-from gluon_convattn.ops.composite import FLOAT16_ON_CPU
+from gluon_convattn.utils.checks import FLOAT16_ON_CPU
 
 NET = 'cifar_resnet20_v2_atac'
 
@@ -100,3 +100,31 @@ def test_a_hybridized_network_pickles_and_still_runs(net):
         np.testing.assert_allclose(clone(x).asnumpy(), expected, rtol=1e-5, atol=1e-6)
         assert clone._active                                # still hybridized
     np.testing.assert_allclose(net(x).asnumpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_every_float16_refusal_states_the_one_rule():
+    from gluon_convattn.ops import custom
+    from gluon_convattn.utils.checks import check_context_dtype
+    x = mx.nd.ones((1, 4, 6, 6), dtype='float16')
+    refusals = [lambda: ops.subtraction(mx.nd, x, kernel_size=3, padding=1, impl=impl)
+                for impl in ('composite', 'kernel')]
+    refusals += [lambda: check_context_dtype([mx.cpu()], 'float16'),
+                 lambda: custom.check_runnable(mx.cpu(), 'float16')]
+    for refuse in refusals:
+        with pytest.raises(ValueError) as info:
+            refuse()
+        assert FLOAT16_ON_CPU in str(info.value)
+    check_context_dtype([mx.cpu()], 'float32')
+
+
+def test_every_layer_checks_impl_as_the_operators_do():
+    from gluon_convattn.nn import SAM, ACmix, ATKernel
+    with pytest.raises(ValueError) as info:
+        ops.subtraction(mx.nd, mx.nd.ones((1, 4, 6, 6)), impl='cuda')
+    message = str(info.value)
+    assert message.startswith("impl must be one of 'auto', 'composite', 'kernel'")
+    for make in (lambda: SAM(0, 8, 4, 8, impl='cuda'), lambda: ACmix(8, 8, impl='cuda'),
+                 lambda: ATKernel(8, 8, impl='cuda')):
+        with pytest.raises(ValueError) as info:
+            make()
+        assert str(info.value) == message

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gluon_convattn.convert import convert_checkpoint
-from gluon_convattn.utils.golden import load_fixture, seeded_state_dict
+from support.golden import load_fixture, seeded_state_dict
 
 torch = pytest.importorskip('torch')
 
@@ -54,7 +54,7 @@ def test_empty_checkpoint(load_script, capsys, tmp_path):
 
 def test_src_a_directory(load_script, capsys, tmp_path):
     err = _cli(load_script, capsys, tmp_path, tmp_path / 'out.params')
-    assert 'error: %s is a directory; --src must be a checkpoint file' % tmp_path in err
+    assert 'error: %s is a directory, not a checkpoint file' % tmp_path in err
 
 
 def test_dst_a_directory(load_script, capsys, upstream, tmp_path):
@@ -73,7 +73,7 @@ def test_dst_equal_to_src_is_refused_and_the_source_kept(load_script, capsys, up
     before = _sha(src)
     for dst in (src, str(tmp_path / '.' / 'model.pth')):
         err = _cli(load_script, capsys, src, dst)
-        assert 'is the checkpoint being converted (--src)' in err
+        assert 'error: --dst %s is the checkpoint being converted (src)' % dst in err
     assert _sha(src) == before
 
 

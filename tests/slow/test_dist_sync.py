@@ -12,7 +12,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from gluon_convattn.train.toy import write_record_files
+from support.toy import write_record_files
 
 pytestmark = pytest.mark.slow
 
@@ -21,7 +21,7 @@ SCRIPT = os.path.join(ROOT, 'scripts', 'train_imagenet.py')
 
 WORKER = '''
 import importlib.util, json, os, sys
-from gluon_convattn.train.toy import toy_model_registered   # a server or scheduler stops here
+from support.toy import toy_model_registered   # a server or scheduler stops here
 out, script = sys.argv[1], sys.argv[2]
 spec = importlib.util.spec_from_file_location('train_imagenet', script)
 module = importlib.util.module_from_spec(spec)
@@ -59,7 +59,8 @@ def test_two_workers_with_dist_sync_end_with_the_same_weights(tmp_path, engine, 
                '--launcher', 'local', sys.executable, str(worker), out, SCRIPT] + train
     env = dict(os.environ, DMLC_INTERFACE='lo',
                MXNET_ENGINE_TYPE=engine,
-               PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
+               PYTHONPATH=os.pathsep.join([ROOT, os.path.join(ROOT, 'tests'),
+                                       os.environ.get('PYTHONPATH', '')]))
     proc = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

@@ -6,7 +6,7 @@ import pytest
 
 from gluon_convattn.export import export_onnx
 from gluon_convattn.model_zoo import get_model, get_model_info, get_model_list
-from gluon_convattn.utils.golden import relative_error
+from support.golden import relative_error
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 'onnx'))

@@ -15,7 +15,7 @@ from mxnet import gluon
 from gluon_convattn.train.checkpoint import (atomic_write, find_checkpoints, latest_checkpoint,
                                              save_checkpoint)
 from gluon_convattn.train.schedule import build_lr_scheduler, set_update_count
-from gluon_convattn.train.toy import ToyNet
+from support.toy import ToyNet
 from gluon_convattn.utils import ParamsMismatchError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -140,7 +140,7 @@ def _lr_by_batch(log):
 
 
 _LAUNCHER = ('import runpy, sys\n'
-             'from gluon_convattn.train.toy import toy_model_registered\n'
+             'from support.toy import toy_model_registered\n'
              'with toy_model_registered():\n'
              '    sys.argv = sys.argv[1:]\n'
              '    runpy.run_path(sys.argv[0], run_name="__main__")\n')
@@ -150,7 +150,8 @@ def _launch(args, **kwargs):
     """The training script in a new process. MXNet's threaded engine does not repeat float
     rounding from one process to the next; the naive engine does, so runs compare exactly."""
     env = dict(os.environ, MXNET_ENGINE_TYPE='NaiveEngine',
-               PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
+               PYTHONPATH=os.pathsep.join([ROOT, os.path.join(ROOT, 'tests'),
+                                       os.environ.get('PYTHONPATH', '')]))
     return subprocess.Popen([sys.executable, '-c', _LAUNCHER, SCRIPT] + args, env=env,
                             cwd=ROOT, text=True, **kwargs)
 

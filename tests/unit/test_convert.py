@@ -16,7 +16,7 @@ from gluon_convattn.convert import (ConversionError, convert_checkpoint, convert
                                     load_checkpoint)
 from gluon_convattn.model_zoo import get_model, model_zoo
 from gluon_convattn.model_zoo.configs import ModelConfig
-from gluon_convattn.utils.golden import load_fixture, seeded_state_dict
+from support.golden import load_fixture, seeded_state_dict
 
 torch = pytest.importorskip('torch')
 
@@ -120,8 +120,8 @@ def cli_main():
 
 @pytest.mark.parametrize('args,message', [
     (['--classes', '10'], "'fc.weight' has shape (1000, 2048)"),
-    (['--model-kwargs', '[1]'], '--model-kwargs must be a JSON object'),
-    (['--model-kwargs', '{"sa_type": 7}'], 'sa_type'),
+    (['--model-kwargs', '[1]'], 'argument --model-kwargs: give key=value pairs'),
+    (['--model-kwargs', 'sa_type=7'], 'sa_type'),
     (['--classes', '0'], '--classes must be positive'),
 ], ids=['classes', 'kwargs-list', 'kwargs-value', 'classes-zero'])
 def test_cli_errors(cli_main, checkpoint, tmp_path, capsys, args, message):

@@ -15,7 +15,7 @@ from gluon_convattn.data.imagenet import (RGB_MEAN, RGB_STD, Augmentation, Loade
 from gluon_convattn.data.recordio import (check_labels, check_record_files, im2rec_path,
                                           read_labels)
 from gluon_convattn.data.tiny_imagenet import TinyImageNet
-from gluon_convattn.train.toy import write_record_files, write_tiny_imagenet
+from support.toy import write_record_files, write_tiny_imagenet
 
 CLASSES, PER_CLASS, VAL_PER_CLASS = 3, 8, 2
 
@@ -129,8 +129,10 @@ def test_image_folder_source_gives_the_same_kind_of_batches(records):
 
 
 def test_image_folder_errors_name_the_flag(tmp_path):
-    with pytest.raises(FileNotFoundError, match='--data-dir .*train'):
+    with pytest.raises(FileNotFoundError, match='root .*train'):
         image_folder(str(tmp_path), 'train')
+    with pytest.raises(FileNotFoundError, match='--data-dir .*train'):
+        image_folder(str(tmp_path), 'train', '--data-dir')
     (tmp_path / 'train').mkdir()
     with pytest.raises(ValueError, match='holds no images'):
         image_folder(str(tmp_path), 'train')
@@ -165,7 +167,7 @@ def test_missing_or_foreign_record_files_name_the_file_and_flag(records, tmp_pat
     missing = str(tmp_path / 'nope.idx')
     with pytest.raises(FileNotFoundError, match='--rec-val-idx .*nope.idx: no such file'):
         check_record_files(records['rec_val'], missing, '--rec-val', '--rec-val-idx')
-    with pytest.raises(FileNotFoundError, match='--rec-train .*nope.rec'):
+    with pytest.raises(FileNotFoundError, match='rec .*nope.rec: no such file'):
         RecordSource(str(tmp_path / 'nope.rec'), records['rec_train_idx'], 2, True,
                      Augmentation(32))
     fake = tmp_path / 'fake.rec'
@@ -183,7 +185,8 @@ def test_missing_or_foreign_record_files_name_the_file_and_flag(records, tmp_pat
 
 def test_labels_beyond_classes_are_reported_with_the_largest_label():
     check_labels([0, 1, 2], 3, 'x.rec')
-    with pytest.raises(ValueError, match=r'x.rec holds class label 4 but --classes is 3'):
+    with pytest.raises(ValueError, match=r'x.rec holds class label 4 but classes=3 '
+                                         r'\(labels must be 0..2\); pass classes=5 '):
         check_labels([0, 4, 2, 1], 3, 'x.rec')
     with pytest.raises(ValueError, match='integers'):
         check_labels([0, 1.5], 3, 'x.rec')

@@ -13,7 +13,7 @@ from gluon_convattn.data import DIGITS_MEAN, DIGITS_STD
 from gluon_convattn.data.digits import digits_arrays
 from gluon_convattn.model_zoo import get_model, get_model_info
 from gluon_convattn.train.finetune import apply_pretrained, match_pretrained
-from gluon_convattn.train.toy import ToyNet
+from support.toy import ToyNet
 from gluon_convattn.utils.params import ParamsMismatchError, param_shapes
 
 DIGITS_MODEL = 'cifar_resnet20_v2_atac'

@@ -16,7 +16,7 @@ import pytest
 from gluon_convattn.export import export_onnx, onnx_ops
 from gluon_convattn.model_zoo import get_model
 from gluon_convattn.nn import ACmix, SAM
-from gluon_convattn.utils.golden import relative_error
+from support.golden import relative_error
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 'onnx'))
@@ -135,7 +135,7 @@ def test_script_exports_a_params_file_by_name(tmp_path):
     assert 'wrote %s' % output in done.stdout
     assert relative_error(run_reference(output, data), expected) <= 1e-4
     again = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert again.returncode == 2 and 'exists; pass overwrite=True' in again.stderr
+    assert again.returncode == 2 and 'exists; pass --overwrite to replace it' in again.stderr
 
 
 # ------------------------------------------------------------------ the added translations

@@ -164,7 +164,10 @@ def test_family_options_reach_the_constructor(script, tmp_path):
      r'(?s)CIFAR-10 is not available.*--dataset digits.*MISSING'),
     (['--model', 'cifar_resnet20_v2_atak'], ValueError, 'closest first'),
     (['--model-kwargs', 'bogus=1'], ValueError, 'does not take the argument'),
-    (['--r', '3'], ValueError, 'r=3 must divide'),
+    (['--r', '3'], ValueError, 'ChaATAC: --r 3 must divide'),
+    (['--model-kwargs', 'r=3'], ValueError, r'r=3 must divide .* \(from --model-kwargs\)'),
+    (['--act-layers', '7'], ValueError, r'^--act-layers must be an int in 0..4 .*, got 7'),
+    (['--r', '2', '--model-kwargs', 'r=4'], ValueError, '--r and --model-kwargs both set r'),
     (['--resume-from', 'nothing.params'], FileNotFoundError, 'no such file'),
     (['--num-gpus', '99'], ValueError, '--num-gpus 99 asks for more GPUs'),
 ])

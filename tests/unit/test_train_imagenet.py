@@ -13,8 +13,8 @@ from gluon_convattn.model_zoo import get_model_info, get_model_list
 from gluon_convattn.train.labels import mixup_lambda, mixup_transform, smooth, \
     teacher_probabilities
 from gluon_convattn.train.loop import split_batch
-from gluon_convattn.train.network import parse_model_kwargs
-from gluon_convattn.train.toy import ToyNet, write_tiny_imagenet
+from gluon_convattn.train.cli import parse_model_kwargs
+from support.toy import ToyNet, write_tiny_imagenet
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # The cheapest model of each kind of network trains in the CI budget (about 45 s on 2 cores);
@@ -197,7 +197,7 @@ def test_model_kwargs_parsing():
     assert parse_model_kwargs('') == {}
     with pytest.raises(ValueError, match='key=value'):
         parse_model_kwargs('r=2,oops')
-    with pytest.raises(ValueError, match="sets 'r' twice"):
+    with pytest.raises(ValueError, match="'r' is set twice"):
         parse_model_kwargs('r=2,r=3')
 
 
@@ -217,7 +217,7 @@ def test_bad_input_stops_before_training_with_clear_errors(records, tmp_path, tr
             '--rec-train .*missing.rec: no such file', '--rec-train',
             str(tmp_path / 'missing.rec'))
     _expect(train_imagenet, records, tmp_path, ValueError,
-            r'--rec-train .*train.rec holds class label 2 but --classes is 2', '--classes', '2')
+            r'--rec-train .*train.rec holds class label 2 but --classes 2 ', '--classes', '2')
     _expect(train_imagenet, records, tmp_path, ValueError,
             r'--input-size 8 does not fit toy_convnet: .* at least 16x16; pass --input-size 16',
             '--input-size', '8')
@@ -264,7 +264,7 @@ def test_labels_of_large_record_files_are_checked_batch_by_batch(records, tmp_pa
     import gluon_convattn.train.inputs as inputs
     monkeypatch.setattr(inputs, 'LABEL_SCAN_LIMIT', 0)      # as if it held millions of images
     with pytest.raises(ValueError, match=r'--rec-train .*train.rec holds class label 2 but '
-                                         r'--classes is 2'):
+                                         r'--classes 2 \(labels must be 0..1\); pass --classes 3'):
         train_imagenet.main(_train_args(records, str(tmp_path), 'toy_convnet',
                                         '--input-size', '32', '--num-epochs', '1',
                                         '--classes', '2'))

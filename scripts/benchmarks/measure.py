@@ -84,7 +84,7 @@ def network_case(suite, model, batch, size, impl='ours', model_kwargs=None, labe
         Passed to ``hybridize``.
     """
     def setup(ctx):
-        from ..model_zoo import get_model
+        from gluon_convattn.model_zoo import get_model
         if (model_kwargs or {}).get('impl') == 'kernel':
             require_gpu(ctx, 'impl=kernel')
         net = get_model(model, **(model_kwargs or {}))

@@ -8,9 +8,9 @@ import numpy as np
 from mxnet.gluon import nn
 from mxnet.gluon.block import HybridBlock
 
-from ..model_zoo import model_zoo
-from ..model_zoo.configs import ModelConfig
-from ..utils.checks import check_image_batch
+from gluon_convattn.model_zoo import model_zoo
+from gluon_convattn.model_zoo.configs import ModelConfig
+from gluon_convattn.utils.checks import check_image_batch
 
 __all__ = ['TOY_MODEL', 'ToyNet', 'toy_model_registered', 'write_image_folder',
            'write_tiny_imagenet', 'write_record_files']
@@ -127,7 +127,7 @@ def write_record_files(root, classes=3, per_class=8, val_per_class=2, seed=0):
     """Synthetic train/val image folders under ``root/images`` packed with MXNet's im2rec into
     ``root/rec/{train,val}.{rec,idx}``; returns the four paths as a dict (``rec_train``,
     ``rec_train_idx``, ``rec_val``, ``rec_val_idx``) plus ``images`` (the folder root)."""
-    from ..data.recordio import run_im2rec
+    from gluon_convattn.data.recordio import run_im2rec
     images, rec = os.path.join(root, 'images'), os.path.join(root, 'rec')
     os.makedirs(rec, exist_ok=True)
     paths = {'images': images}
