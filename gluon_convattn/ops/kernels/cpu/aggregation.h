@@ -11,16 +11,10 @@ void aggregation_forward_cpu(const T* x, const T* w, T* out, Geometry g, int wei
     const T* weights = weight_plane(w, g, nc, weight_channels);
     T* o = out + static_cast<size_t>(nc) * hw_out;
     std::fill(o, o + hw_out, T(0));
-    for (int kh = 0; kh < g.kernel_h; ++kh) {
-      for (int kw = 0; kw < g.kernel_w; ++kw) {
-        const T* wt = weights + (kh * g.kernel_w + kw) * hw_out;
-        for (int oh = 0; oh < g.out_h; ++oh) {
-          const int r = rows.source(kh, oh);
-          if (r >= 0)
-            gather_row(cols, kw, plane + r * g.width, wt + oh * g.out_w, o + oh * g.out_w);
-        }
-      }
-    }
+    for_each_tap_row(g, rows, [&](int t, int kw, int oh, int r) {
+      gather_row(cols, kw, plane + r * g.width, weights + t * hw_out + oh * g.out_w,
+                 o + oh * g.out_w);
+    });
   }
 }
 
@@ -35,16 +29,10 @@ void aggregation_backward_x_cpu(const T* grad_out, const T* w, T* grad_x, Geomet
     const T* weights = weight_plane(w, g, nc, weight_channels);
     T* gx = grad_x + static_cast<size_t>(nc) * g.in_size();
     std::fill(gx, gx + g.in_size(), T(0));
-    for (int kh = 0; kh < g.kernel_h; ++kh) {
-      for (int kw = 0; kw < g.kernel_w; ++kw) {
-        const T* wt = weights + (kh * g.kernel_w + kw) * hw_out;
-        for (int oh = 0; oh < g.out_h; ++oh) {
-          const int r = rows.source(kh, oh);
-          if (r >= 0)
-            scatter_row(cols, kw, grad + oh * g.out_w, wt + oh * g.out_w, gx + r * g.width);
-        }
-      }
-    }
+    for_each_tap_row(g, rows, [&](int t, int kw, int oh, int r) {
+      scatter_row(cols, kw, grad + oh * g.out_w, weights + t * hw_out + oh * g.out_w,
+                  gx + r * g.width);
+    });
   }
 }
 
@@ -63,11 +51,9 @@ void aggregation_backward_w_cpu(const T* grad_out, const T* x, T* grad_w, Geomet
       const int nc = n * g.channels + c;
       const T* grad = grad_out + static_cast<size_t>(nc) * hw_out;
       const T* plane = x + static_cast<size_t>(nc) * g.in_size();
-      for (int oh = 0; oh < g.out_h; ++oh) {
-        const int r = rows.source(kh, oh);
-        if (r >= 0)
-          gather_row(cols, kw, plane + r * g.width, grad + oh * g.out_w, gw + oh * g.out_w);
-      }
+      for_each_row_of_tap(g, rows, kh, [&](int oh, int r) {
+        gather_row(cols, kw, plane + r * g.width, grad + oh * g.out_w, gw + oh * g.out_w);
+      });
     }
   }
 }

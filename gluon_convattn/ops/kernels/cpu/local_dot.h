@@ -13,14 +13,10 @@ void local_dot_forward_cpu(const T* x1, const T* x2, T* out, Geometry g, int gro
     for (int nc = ng * group_size; nc < (ng + 1) * group_size; ++nc) {
       const size_t plane = static_cast<size_t>(nc) * g.in_size();
       centre_plane(g, rows, cols, x1 + plane, centre.data());
-      for (int t = 0; t < taps; ++t) {
-        for (int oh = 0; oh < g.out_h; ++oh) {
-          const int r = rows.source(t / g.kernel_w, oh);
-          if (r >= 0)
-            gather_row(cols, t % g.kernel_w, x2 + plane + r * g.width,
-                       centre.data() + oh * g.out_w, o + t * hw_out + oh * g.out_w);
-        }
-      }
+      for_each_tap_row(g, rows, [&](int t, int kw, int oh, int r) {
+        gather_row(cols, kw, x2 + plane + r * g.width, centre.data() + oh * g.out_w,
+                   o + t * hw_out + oh * g.out_w);
+      });
     }
   }
 }
@@ -35,14 +31,10 @@ void local_dot_backward_x1_cpu(const T* grad_out, const T* x2, T* grad_x1, Geome
     const T* grad = grad_out + static_cast<size_t>(nc / group_size) * taps * hw_out;
     const T* plane = x2 + static_cast<size_t>(nc) * g.in_size();
     std::vector<T> at_centre(hw_out, T(0));     // sum over taps of grad * tap value
-    for (int t = 0; t < taps; ++t) {
-      for (int oh = 0; oh < g.out_h; ++oh) {
-        const int r = rows.source(t / g.kernel_w, oh);
-        if (r >= 0)
-          gather_row(cols, t % g.kernel_w, plane + r * g.width, grad + t * hw_out + oh * g.out_w,
-                     at_centre.data() + oh * g.out_w);
-      }
-    }
+    for_each_tap_row(g, rows, [&](int t, int kw, int oh, int r) {
+      gather_row(cols, kw, plane + r * g.width, grad + t * hw_out + oh * g.out_w,
+                 at_centre.data() + oh * g.out_w);
+    });
     T* gx = grad_x1 + static_cast<size_t>(nc) * g.in_size();
     std::fill(gx, gx + g.in_size(), T(0));
     scatter_centres(g, rows, cols, at_centre.data(), gx);
@@ -61,14 +53,10 @@ void local_dot_backward_x2_cpu(const T* grad_out, const T* x1, T* grad_x2, Geome
     centre_plane(g, rows, cols, x1 + static_cast<size_t>(nc) * g.in_size(), centre.data());
     T* gx = grad_x2 + static_cast<size_t>(nc) * g.in_size();
     std::fill(gx, gx + g.in_size(), T(0));
-    for (int t = 0; t < taps; ++t) {
-      for (int oh = 0; oh < g.out_h; ++oh) {
-        const int r = rows.source(t / g.kernel_w, oh);
-        if (r >= 0)
-          scatter_row(cols, t % g.kernel_w, grad + t * hw_out + oh * g.out_w,
-                      centre.data() + oh * g.out_w, gx + r * g.width);
-      }
-    }
+    for_each_tap_row(g, rows, [&](int t, int kw, int oh, int r) {
+      scatter_row(cols, kw, grad + t * hw_out + oh * g.out_w, centre.data() + oh * g.out_w,
+                  gx + r * g.width);
+    });
   }
 }
 

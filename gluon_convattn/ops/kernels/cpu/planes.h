@@ -57,6 +57,25 @@ inline AxisTaps col_taps(const Geometry& g) {
                        [&](int ow, int kw) { return g.col_source(ow, kw); });
 }
 
+// visit(oh, r) for every output row oh whose kernel row kh reads an input row r (not a zero pad).
+template <typename Visit>
+inline void for_each_row_of_tap(const Geometry& g, const AxisTaps& rows, int kh, Visit visit) {
+  for (int oh = 0; oh < g.out_h; ++oh) {
+    const int r = rows.source(kh, oh);
+    if (r >= 0) visit(oh, r);
+  }
+}
+
+// visit(t, kw, oh, r) for every tap t = (kh, kw), in order, and every output row oh whose
+// kernel row kh reads an input row r.
+template <typename Visit>
+inline void for_each_tap_row(const Geometry& g, const AxisTaps& rows, Visit visit) {
+  for (int t = 0; t < g.taps(); ++t) {
+    const int kw = t % g.kernel_w;
+    for_each_row_of_tap(g, rows, t / g.kernel_w, [&](int oh, int r) { visit(t, kw, oh, r); });
+  }
+}
+
 // For kernel column k: run(lo, hi, s) once for the strided range (source s + (o - lo) * stride
 // for o in [lo, hi)), and edge(o, source) for every other o whose source is valid.
 template <typename Edge, typename Run>

@@ -11,16 +11,10 @@ void subtraction2_forward_cpu(const T* x1, const T* x2, T* out, Geometry g) {
     T* o = out + static_cast<size_t>(nc) * taps * hw_out;
     centre_plane(g, rows, cols, x1 + static_cast<size_t>(nc) * g.in_size(), o);
     std::vector<T> minus_one(g.out_w, T(-1));
-    for (int t = taps - 1; t >= 0; --t) {        // tap 0 last: it holds the centres until then
-      T* ot = o + t * hw_out;
-      if (t) std::copy(o, o + hw_out, ot);
-      for (int oh = 0; oh < g.out_h; ++oh) {
-        const int r = rows.source(t / g.kernel_w, oh);
-        if (r >= 0)
-          gather_row(cols, t % g.kernel_w, plane + r * g.width, minus_one.data(),
-                     ot + oh * g.out_w);
-      }
-    }
+    for (int t = 1; t < taps; ++t) std::copy(o, o + hw_out, o + t * hw_out);
+    for_each_tap_row(g, rows, [&](int t, int kw, int oh, int r) {
+      gather_row(cols, kw, plane + r * g.width, minus_one.data(), o + t * hw_out + oh * g.out_w);
+    });
   }
 }
 
@@ -50,14 +44,10 @@ void subtraction2_backward_x2_cpu(const T* grad_out, T* grad_x2, Geometry g) {
     T* gx = grad_x2 + static_cast<size_t>(nc) * g.in_size();
     std::fill(gx, gx + g.in_size(), T(0));
     std::vector<T> minus_one(g.out_w, T(-1));
-    for (int t = 0; t < taps; ++t) {
-      for (int oh = 0; oh < g.out_h; ++oh) {
-        const int r = rows.source(t / g.kernel_w, oh);
-        if (r >= 0)
-          scatter_row(cols, t % g.kernel_w, grad + t * hw_out + oh * g.out_w,
-                      minus_one.data(), gx + r * g.width);
-      }
-    }
+    for_each_tap_row(g, rows, [&](int t, int kw, int oh, int r) {
+      scatter_row(cols, kw, grad + t * hw_out + oh * g.out_w, minus_one.data(),
+                  gx + r * g.width);
+    });
   }
 }
 
