@@ -17,7 +17,8 @@ hard-coded shapes:
 * ``Custom`` nodes of the kernel CustomOps (``op_type`` ``gluon_convattn_<operator>``): the
   composite operator is built as a symbol with the node's window and converted node by node
   with the same translations, so a kernel graph exports to the composite path's subgraph
-  (and the CPU layer norm, ``gluon_convattn_layer_norm``, as MXNet's ``LayerNorm``);
+  (and the CPU library's layer norm and batched product as MXNet's ``LayerNorm`` and
+  ``batch_dot``);
 * ``SwapAxis`` of an axis with itself (the plain-layout copies around those CustomOps):
   ``Identity``.
 
@@ -33,6 +34,7 @@ import mxnet as mx
 import numpy as np
 
 from ..ops import composite, kernel_spec
+from ..ops.matmul import OP_TYPE as BATCH_DOT_OP_TYPE
 from ..ops.norm import OP_TYPE as LAYER_NORM_OP_TYPE
 
 __all__ = ['OPSET', 'installed', 'TRANSLATIONS']
@@ -294,12 +296,16 @@ def convert_custom(node, **kwargs):
     if op_type == LAYER_NORM_OP_TYPE:
         arrays = [mx.sym.var('in%d' % i) for i in range(len(inputs))]
         composite_sym = mx.sym.LayerNorm(*arrays, axis=-1, eps=float(attrs['eps']))
+    elif op_type == BATCH_DOT_OP_TYPE:
+        arrays = [mx.sym.var('in%d' % i) for i in range(len(inputs))]
+        composite_sym = mx.sym.batch_dot(*arrays, transpose_a=_is_true(attrs['transpose_a']),
+                                         transpose_b=_is_true(attrs['transpose_b']))
     elif op_type in operators:
         composite_sym = _composite_symbol(operators[op_type], attrs, len(inputs))
     else:
         raise ValueError('Custom operator %r has no ONNX translation; only the kernel '
                          'CustomOps %s export' % (op_type, sorted(operators) + [
-                             LAYER_NORM_OP_TYPE]))
+                             LAYER_NORM_OP_TYPE, BATCH_DOT_OP_TYPE]))
     sub_nodes = json.loads(composite_sym.tojson())['nodes']
     lookup, converted = [], []
     for j, sub in enumerate(sub_nodes):

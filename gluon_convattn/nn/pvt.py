@@ -13,6 +13,7 @@ import mxnet as mx
 from mxnet.gluon import nn
 from mxnet.gluon.block import HybridBlock
 
+from .. import ops
 from .acmix import mix_paths, shift_conv, shift_conv_layers
 from .transformer import (DropPath, LayerNorm, Mlp, image_to_tokens, token_dense,
                           tokens_to_image)
@@ -113,9 +114,9 @@ class SpatialReductionAttention(HybridBlock):
         halves = kv.reshape((0, keys, 2, self.dim))
         k, v = [self._per_head(F.slice_axis(halves, axis=2, begin=i, end=i + 1)
                                .reshape((0, keys, self.dim)), keys) for i in range(2)]
-        logits = F.batch_dot(self._per_head(q, queries) * self.scale, k, transpose_b=True)
+        logits = ops.batch_dot(F, self._per_head(q, queries) * self.scale, k, transpose_b=True)
         weights = self.attn_drop(F.softmax(logits, axis=-1))
-        out = F.batch_dot(weights, v).reshape((-1, self.num_heads, queries, self.head_dim))
+        out = ops.batch_dot(F, weights, v).reshape((-1, self.num_heads, queries, self.head_dim))
         return self.proj(out.transpose((0, 2, 1, 3)).reshape((0, queries, self.dim)))
 
     def _grid_part(self, F, tokens):

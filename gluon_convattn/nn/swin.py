@@ -15,6 +15,7 @@ import mxnet as mx
 from mxnet.gluon import nn
 from mxnet.gluon.block import HybridBlock
 
+from .. import ops
 from ..utils.checks import check_positive_int
 from .acmix import mix_paths, shift_conv, shift_conv_layers
 from .transformer import DropPath, LayerNorm, Mlp, token_dense
@@ -147,17 +148,18 @@ class WindowAttentionACmix(HybridBlock):
         per_head = windows.reshape((0, 0, 3, heads, -1)).transpose((2, 0, 3, 1, 4))
         q, k, v = [part.reshape((-3, -2)) for part in F.split(
             per_head, num_outputs=3, axis=0, squeeze_axis=True)]     # (B_ * nH, N, hd)
-        logits = F.batch_dot(q * self.scale, k, transpose_b=True)
+        logits = ops.batch_dot(F, q * self.scale, k, transpose_b=True)
         logits = F.broadcast_add(logits.reshape((-1, heads, tokens, tokens)),
                                  self._position_bias(F, table))
         if self.shift > 0:
-            mask = shifted_window_mask(F, qkv, self.height, self.width, self.window,
-                                       self.shift)
+            # a constant: without BlockGrad its broadcast gradient would still be reduced
+            mask = F.BlockGrad(shifted_window_mask(F, qkv, self.height, self.width,
+                                                   self.window, self.shift))
             num_windows = (self.height // self.window) * (self.width // self.window)
             logits = F.broadcast_add(logits.reshape((-1, num_windows, heads, tokens, tokens)),
                                      mask.expand_dims(1).expand_dims(0))
         weights = self.attn_drop(F.softmax(logits, axis=-1)).reshape((-1, tokens, tokens))
-        out = F.batch_dot(weights, v).reshape((-1, heads, tokens, self.head_dim))
+        out = ops.batch_dot(F, weights, v).reshape((-1, heads, tokens, self.head_dim))
         out = self.proj(out.transpose((0, 2, 1, 3)).reshape((0, 0, -1)))   # (B_, N, C)
         return window_reverse(out, self.height, self.width, self.window)
 

@@ -55,6 +55,8 @@ def tokens_to_image(x, height, width):
 class DropPath(HybridBlock):
     """Stochastic depth: drops the whole residual branch of a sample with probability ``rate``
     while training (scaling the kept ones by ``1 / (1 - rate)``); identity at inference.
+
+    Input: (B, tokens, channels).
     """
 
     def __init__(self, rate, **kwargs):
@@ -66,10 +68,10 @@ class DropPath(HybridBlock):
     def hybrid_forward(self, F, x):
         if self.rate == 0.0:
             return x
-        one_per_sample = F.ones_like(F.slice_axis(F.slice_axis(x, axis=1, begin=0, end=1),
-                                                  axis=2, begin=0, end=1))
-        # the mask gets no gradient: its reduction over every token and channel is wasted work
-        return F.broadcast_mul(x, F.BlockGrad(F.Dropout(one_per_sample, p=self.rate)))
+        # one keep-or-drop draw per sample, shared by its tokens and channels (MXNet's
+        # variational dropout); its backward is the same mask, without broadcast_mul's
+        # reduction of a gradient for the mask
+        return F.Dropout(x, p=self.rate, axes=(1, 2))
 
 
 class Mlp(HybridBlock):

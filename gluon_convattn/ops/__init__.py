@@ -13,10 +13,11 @@ import mxnet as mx
 
 from ..utils.checks import check_array, check_float16_on_cpu
 from . import composite, custom
+from .matmul import batch_dot
 from .norm import layer_norm
 
 __all__ = ['aggregation', 'subtraction', 'subtraction2', 'local_dot', 'unfold', 'tap_softmax',
-           'layer_norm', 'resolve_impl', 'check_impl', 'IMPLS']
+           'layer_norm', 'batch_dot', 'resolve_impl', 'check_impl', 'IMPLS']
 
 IMPLS = ('auto', 'composite', 'kernel')
 ENV_VAR = 'GLUON_CONVATTN_OPS'

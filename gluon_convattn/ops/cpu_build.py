@@ -106,27 +106,31 @@ def build(out_dir, library=LIBRARY, openmp=True, compiler=None, cpu_loops=None):
     if cpu_loops:
         flags.append('-DGCA_CPU_LOOPS')
     header = os.path.join(KERNEL_DIR, 'emulation.h')
-    objects, procs = [], []
-    for src in _sources(cpu_loops):
-        obj = os.path.join(out_dir, os.path.splitext(os.path.basename(src))[0] + '.o')
-        cuda = src.endswith('.cu')
-        cmd = [compiler] + flags + ['-fPIC', '-c'] + (
-            ['-include', header, '-x', 'c++'] if cuda else []) + [src, '-o', obj]
-        procs.append((cmd, subprocess.Popen(cmd, stdout=subprocess.PIPE,
-                                            stderr=subprocess.STDOUT, text=True)))
-        objects.append(obj)
-    for cmd, proc in procs:
-        log = proc.communicate()[0]
-        if proc.returncode:
-            raise CompilerError('%s failed:\n%s' % (' '.join(cmd), log))
     target = os.path.join(out_dir, library)
-    partial = target + '.tmp-%d' % os.getpid()
-    code, log = _run([compiler, '-shared'] + flags + objects + ['-o', partial])
-    if code:
-        raise CompilerError('linking %s failed:\n%s' % (target, log))
-    os.replace(partial, target)
-    for obj in objects:
-        os.remove(obj)
+    # objects and the partial library in a folder of their own: a failed build leaves the
+    # previous library, and nothing else, in out_dir
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix='.build-') as work:
+        objects, procs = [], []
+        for src in _sources(cpu_loops):
+            obj = os.path.join(work, os.path.splitext(os.path.basename(src))[0] + '.o')
+            cuda = src.endswith('.cu')
+            cmd = [compiler] + flags + ['-fPIC', '-c'] + (
+                ['-include', header, '-x', 'c++'] if cuda else []) + [src, '-o', obj]
+            procs.append((cmd, subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                                                stderr=subprocess.STDOUT, text=True)))
+            objects.append(obj)
+        failures = []
+        for cmd, proc in procs:
+            log = proc.communicate()[0]
+            if proc.returncode:
+                failures.append('%s failed:\n%s' % (' '.join(cmd), log))
+        if failures:
+            raise CompilerError('\n'.join(failures))
+        partial = os.path.join(work, library)
+        code, log = _run([compiler, '-shared'] + flags + objects + ['-o', partial])
+        if code:
+            raise CompilerError('linking %s failed:\n%s' % (target, log))
+        os.replace(partial, target)
     return target
 
 

@@ -14,27 +14,16 @@ import ctypes
 import mxnet as mx
 import numpy as np
 
-from . import custom
-from .cpu_kernels import pointer
+from . import custom, library
 
 __all__ = ['layer_norm', 'OP_TYPE', 'kernel_available']
 
 OP_TYPE = 'gluon_convattn_layer_norm'
-_SUFFIX = {'float32': 'float', 'float64': 'double'}
-
-
-def _function(direction, dtype):
-    """The library's ``layer_norm_<direction>`` for ``dtype``, or None."""
-    launcher = custom.get_launcher('cpu')
-    symbol = getattr(launcher, 'symbol', None)
-    if symbol is None or dtype not in _SUFFIX:
-        return None
-    return symbol('layer_norm_%s_%s' % (direction, _SUFFIX[dtype]))
 
 
 def kernel_available():
     """Whether the CPU library with the layer-norm kernel is loaded in this process."""
-    return _function('forward', 'float32') is not None
+    return library.available('layer_norm_forward')
 
 
 def layer_norm(F, x, gamma, beta, eps=1e-5):
@@ -50,8 +39,7 @@ def layer_norm(F, x, gamma, beta, eps=1e-5):
     eps : float
         Added to the variance.
     """
-    on_cpu = F is not mx.nd or x.context.device_type == 'cpu'
-    if not (on_cpu and kernel_available()):
+    if not (library.on_cpu(F, x) and kernel_available()):
         return F.LayerNorm(x, gamma, beta, axis=-1, eps=eps)
     out = F.Custom(custom.plain_layout(F, x), gamma, beta, op_type=OP_TYPE, eps=repr(float(eps)))
     return custom.plain_layout(F, out)
@@ -68,39 +56,26 @@ class _LayerNormOp(mx.operator.CustomOp):
 
     def forward(self, is_train, req, in_data, out_data, aux):
         x, gamma, beta = in_data
-        fn = _function('forward', np.dtype(x.dtype).name) if x.context.device_type == 'cpu' \
-            else None
+        fn = library.function('layer_norm_forward', x)
         if fn is None or req[0] not in ('write', 'inplace'):
             self.assign(out_data[0], req[0], mx.nd.LayerNorm(x, gamma, beta, axis=-1,
                                                              eps=self.eps))
             return
         rows, cols = self._sizes(x)
-        fn(*[ctypes.c_void_p(pointer(a)) for a in (x, gamma, beta, out_data[0])],
+        fn(*[library.argument(a) for a in (x, gamma, beta, out_data[0])],
            ctypes.c_int(rows), ctypes.c_int(cols), ctypes.c_double(self.eps))
 
     def backward(self, req, out_grad, in_data, out_data, in_grad, aux):
         x = in_data[0]
-        fn = _function('backward', np.dtype(x.dtype).name) if x.context.device_type == 'cpu' \
-            else None
+        fn = library.function('layer_norm_backward', x)
         if fn is None:
             self._mxnet_backward(req, out_grad[0], in_data, in_grad)
             return
-        targets, late = [], []
-        for r, grad in zip(req, in_grad):
-            if r == 'null':
-                targets.append(None)
-            elif r in ('write', 'inplace'):
-                targets.append(grad)
-            else:                                   # 'add': compute apart, then add
-                temp = mx.nd.empty(grad.shape, grad.context, grad.dtype)
-                targets.append(temp)
-                late.append((grad, r, temp))
+        targets, finish = library.gradient_targets(self, req, in_grad)
         rows, cols = self._sizes(x)
-        fn(*([ctypes.c_void_p(pointer(a)) for a in (out_grad[0], x, in_data[1])] +
-             [ctypes.c_void_p(None if t is None else pointer(t)) for t in targets] +
+        fn(*([library.argument(a) for a in [out_grad[0], x, in_data[1]] + targets] +
              [ctypes.c_int(rows), ctypes.c_int(cols), ctypes.c_double(self.eps)]))
-        for grad, r, temp in late:
-            self.assign(grad, r, temp)
+        finish()
 
     def _mxnet_backward(self, req, grad_out, in_data, in_grad):
         # beta is not kept for backward (declare_backward_dependency), nor needed

@@ -128,6 +128,20 @@ def test_build_writes_a_loadable_library(tmp_path):
     assert launcher.function(kernel_spec.OPERATORS['aggregation'].forward, 'float32')
 
 
+def test_a_failed_build_leaves_the_previous_library_and_nothing_else(tmp_path, monkeypatch):
+    library = cpu_build.build(str(tmp_path), 'libprobe.so')
+    before = open(library, 'rb').read()
+    broken = tmp_path / 'broken.cc'
+    broken.write_text('this is not C++\n')
+    real_sources = cpu_build._sources
+    monkeypatch.setattr(cpu_build, '_sources', lambda cpu_loops: real_sources(cpu_loops) + [
+        str(broken)])
+    with pytest.raises(cpu_build.CompilerError, match='broken.cc'):
+        cpu_build.build(str(tmp_path), 'libprobe.so')
+    assert sorted(os.listdir(str(tmp_path))) == ['broken.cc', 'libprobe.so']
+    assert open(library, 'rb').read() == before
+
+
 def test_use_launcher_restores_the_default_launcher():
     """A block that installs no launcher must not leave the CPU without its default one."""
     from gluon_convattn.ops.custom import _LAUNCHERS

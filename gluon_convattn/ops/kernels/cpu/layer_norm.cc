@@ -8,6 +8,7 @@
 //   grad_x = rstd * (gy - mean(gy) - xhat * mean(gy * xhat)),  gy = grad * gamma
 //   grad_gamma = sum over rows of grad * xhat,  grad_beta = sum over rows of grad
 #include <cmath>
+#include <cstddef>
 #include <vector>
 
 namespace {

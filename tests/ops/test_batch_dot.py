@@ -1,0 +1,71 @@
+"""ops.batch_dot: the CPU library's batched product against MXNet's batch_dot."""
+import mxnet as mx
+import numpy as np
+import pytest
+from mxnet import autograd
+
+from gluon_convattn import ops
+from gluon_convattn.ops import custom, library, matmul
+
+FLAGS = [(False, False), (False, True), (True, False), (True, True)]
+
+
+def _operands(ta, tb, dtype, batch=3, m=5, k=4, n=6):
+    rs = np.random.RandomState(0)
+    a = rs.standard_normal((batch, k, m) if ta else (batch, m, k))
+    b = rs.standard_normal((batch, n, k) if tb else (batch, k, n))
+    head = rs.standard_normal((batch, m, n))
+    return [mx.nd.array(v, dtype=dtype) for v in (a, b, head)]
+
+
+def _run(fn, a, b, head, grad_req='write'):
+    inputs = [a.copy(), b.copy()]
+    for x in inputs:
+        x.attach_grad(grad_req=grad_req)
+        if grad_req == 'add':
+            x.grad[:] = 1
+    with autograd.record():
+        out = fn(*inputs)
+        (out * head).sum().backward()
+    return [out.asnumpy()] + [x.grad.asnumpy() for x in inputs]
+
+
+def test_the_kernel_serves_graphs_where_the_library_is_built():
+    assert library.available('batch_dot')
+    out = ops.batch_dot(mx.sym, mx.sym.var('a'), mx.sym.var('b'), transpose_b=True)
+    assert matmul.OP_TYPE in out.tojson()
+
+
+@pytest.mark.parametrize('grad_req', ['write', 'add'])
+@pytest.mark.parametrize('dtype,tol', [('float64', 1e-12), ('float32', 1e-5)])
+@pytest.mark.parametrize('ta,tb', FLAGS)
+def test_product_and_both_gradients_equal_mxnets(ta, tb, dtype, tol, grad_req):
+    a, b, head = _operands(ta, tb, dtype)
+    got = _run(lambda x, y: ops.batch_dot(mx.nd, x, y, ta, tb), a, b, head, grad_req)
+    want = _run(lambda x, y: mx.nd.batch_dot(x, y, transpose_a=ta, transpose_b=tb), a, b,
+                head, grad_req)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=tol, atol=tol * np.abs(w).max())
+
+
+@pytest.mark.parametrize('ta,tb', FLAGS)
+def test_without_the_library_the_customop_computes_with_mxnet(ta, tb):
+    """A graph built with the kernel, run where no library serves it (a GPU, or a host
+    without the library): the CustomOp's products are MXNet's batch_dot."""
+    a, b, head = _operands(ta, tb, 'float64')
+    block = mx.gluon.nn.HybridLambda(lambda F, x, y: ops.batch_dot(F, x, y, ta, tb))
+    block.hybridize()
+    _run(block, a, b, head)
+    assert matmul.OP_TYPE in block._cached_graph[1].tojson()
+    with custom.use_launcher('cpu', None):
+        assert not library.available('batch_dot')
+        got = _run(block, a, b, head)
+    want = _run(lambda x, y: mx.nd.batch_dot(x, y, transpose_a=ta, transpose_b=tb), a, b, head)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+
+
+def test_a_graph_built_without_the_library_uses_mxnets_batch_dot():
+    with custom.use_launcher('cpu', None):
+        out = ops.batch_dot(mx.sym, mx.sym.var('a'), mx.sym.var('b'))
+    assert matmul.OP_TYPE not in out.tojson() and 'batch_dot' in out.tojson()
