@@ -55,7 +55,8 @@ def _sources(cpu_loops):
 
 
 def _run(cmd):
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          encoding='utf-8', errors='replace')
     return proc.returncode, proc.stdout
 
 
@@ -117,7 +118,8 @@ def build(out_dir, library=LIBRARY, openmp=True, compiler=None, cpu_loops=None):
             cmd = [compiler] + flags + ['-fPIC', '-c'] + (
                 ['-include', header, '-x', 'c++'] if cuda else []) + [src, '-o', obj]
             procs.append((cmd, subprocess.Popen(cmd, stdout=subprocess.PIPE,
-                                                stderr=subprocess.STDOUT, text=True)))
+                                                stderr=subprocess.STDOUT, text=True,
+                                                encoding='utf-8', errors='replace')))
             objects.append(obj)
         failures = []
         for cmd, proc in procs:

@@ -35,6 +35,7 @@ Stage = namedtuple('Stage', ['name', 'params', 'macs', 'subtractions'])
 _CONTAINERS = ('features', 'layers')
 _SLIDING = {'gluon_convattn_aggregation', 'gluon_convattn_local_dot',
             'gluon_convattn_subtraction', 'gluon_convattn_subtraction2'}
+_BATCH_DOT = 'gluon_convattn_batch_dot'     # ops.batch_dot's CustomOp (the CPU library's)
 
 
 def _stage_blocks(net):
@@ -88,7 +89,7 @@ def _node_cost(node, inputs, output, weight_is_constant):
         return (0 if weight_is_constant else out * int(np.prod(inputs[1][1:]))), 0
     if op == 'FullyConnected':
         return out * int(inputs[1][1]), 0
-    if op in ('batch_dot', 'dot'):
+    if op in ('batch_dot', 'dot') or (op == 'Custom' and attrs.get('op_type') == _BATCH_DOT):
         lhs = inputs[0]
         transposed = attrs.get('transpose_a', 'False') in ('True', '1')
         return out * int(lhs[-2] if transposed else lhs[-1]), 0

@@ -11,6 +11,7 @@ import sys
 import time
 from collections import namedtuple
 
+import gluon_convattn  # noqa: F401  (before mxnet: the CUDA build loads its libraries)
 import mxnet as mx
 
 __all__ = ['Case', 'run_case', 'measure_in_subprocess', 'format_table', 'forward_backward',

@@ -5,6 +5,8 @@ import contextlib
 import os
 
 import numpy as np
+
+import gluon_convattn  # noqa: F401  (before mxnet: the CUDA build loads its libraries)
 from mxnet.gluon import nn
 from mxnet.gluon.block import HybridBlock
 
