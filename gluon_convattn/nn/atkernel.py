@@ -104,15 +104,17 @@ class ChannelGroupNorm(HybridBlock):
             self.gamma = self.params.get('gamma', shape=(channels,), init='ones')
             self.beta = self.params.get('beta', shape=(channels,), init='zeros')
 
-    def normalize(self, F, x):
-        """``x`` normalised with its group statistics, before the per-channel affine."""
+    def normalize(self, F, x, plain_consumer=False):
+        """``x`` normalised with its group statistics, before the per-channel affine
+        (``plain_consumer``: see :func:`gluon_convattn.ops.layer_norm`)."""
         # The group statistics as a layer normalisation of (N, groups, rest): the same values
         # as GroupNorm, and on the CPU several times faster than MXNet 1.x's GroupNorm.
         rows = x.reshape((0, self._num_groups, -1))
         unit = F.BlockGrad(F.ones_like(F.slice_axis(F.slice_axis(rows, axis=0, begin=0, end=1),
                                                     axis=1, begin=0, end=1).reshape((-1,))))
         return F.reshape_like(ops.layer_norm(F, rows, unit, F.zeros_like(unit),
-                                             eps=self._epsilon), x)
+                                             eps=self._epsilon, plain_consumer=plain_consumer),
+                              x)
 
     def hybrid_forward(self, F, x, gamma, beta):
         normed = self.normalize(F, x)
@@ -161,8 +163,12 @@ class GroupNormAggregation(ChannelGroupNorm):
     def hybrid_forward(self, F, attention, values, gamma, beta):
         k = self._kernel_size
         pad = (k - 1) // 2
-        weighted = ops.aggregation(F, values, self.normalize(F, attention), kernel_size=k,
-                                   padding=pad, impl=self._impl)
+        # the kernel path passes the normalised logits between the two CustomOps as they are
+        kernel = ops.resolve_impl(F, self._impl, attention) == 'kernel' and \
+            ops.norm.kernel_available()
+        weighted = ops.aggregation(F, values, self.normalize(F, attention, kernel),
+                                   kernel_size=k, padding=pad, impl=self._impl,
+                                   plain_weights=kernel)
         window_sum = F.Pooling(values, kernel=(k, k), stride=(1, 1), pad=(pad, pad),
                                pool_type='avg', count_include_pad=True) * (k * k)
         return self._per_channel(F, weighted, gamma) + self._per_channel(F, window_sum, beta)

@@ -55,7 +55,7 @@ def resolve_impl(F, impl=None, *arrays):
     return 'kernel' if any(custom.kernels_available(d) for d in devices) else 'composite'
 
 
-def _dispatch(name, F, arrays, kwargs, impl):
+def _dispatch(name, F, arrays, kwargs, impl, plain_weights=False):
     if F is mx.nd:
         for x in arrays:
             check_array(x, 'ops.' + name, float16_on_cpu=True)   # the kernel path decides
@@ -63,17 +63,23 @@ def _dispatch(name, F, arrays, kwargs, impl):
     if which == 'kernel':
         win = composite.window(kwargs['kernel_size'], kwargs['stride'], kwargs['padding'],
                                kwargs['dilation'], kwargs['pad_mode'])
-        return custom.apply(F, name, arrays, win, kwargs.get('groups'))
+        return custom.apply(F, name, arrays, win, kwargs.get('groups'),
+                            plain=(False, plain_weights))
     if F is mx.nd:
         check_float16_on_cpu(arrays[0].dtype, arrays[0].context, 'ops.%s: float16 input' % name)
     return getattr(composite, name)(F, *arrays, **kwargs)
 
 
-def aggregation(F, x, w, kernel_size=3, stride=1, padding=0, dilation=1, pad_mode=0, impl=None):
-    """Window-weighted sum (SAN's Aggregation); see :mod:`gluon_convattn.ops.composite`."""
+def aggregation(F, x, w, kernel_size=3, stride=1, padding=0, dilation=1, pad_mode=0, impl=None,
+                plain_weights=False):
+    """Window-weighted sum (SAN's Aggregation); see :mod:`gluon_convattn.ops.composite`.
+
+    ``plain_weights=True`` says ``w`` is in plain layout (an output of this package's CPU
+    operators, reshaped at most), so the kernel path takes it without the plain-layout copy of
+    :mod:`.custom`; give it for nothing else."""
     return _dispatch('aggregation', F, (x, w), dict(
         kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
-        pad_mode=pad_mode), impl)
+        pad_mode=pad_mode), impl, plain_weights)
 
 
 def subtraction(F, x, kernel_size=3, stride=1, padding=0, dilation=1, pad_mode=0, impl=None):

@@ -119,15 +119,19 @@ def _params(win, groups):
     return params
 
 
-def apply(F, name, inputs, win, groups=None):
+def apply(F, name, inputs, win, groups=None, plain=()):
     """``F.Custom`` of operator ``name`` on ``inputs`` with window ``win`` (a composite.Window).
 
     Imperative calls check shapes and dtype first and raise ValueError naming the problem.
+    ``plain[i]`` True skips the plain-layout copy of input ``i`` (the caller knows it is
+    plain: an output of this package's CustomOps).
     """
     if F is mx.nd:
         _check_shapes(name, [i.shape for i in inputs], win, groups)
         check_runnable(inputs[0].context, np.dtype(inputs[0].dtype).name, 'ops.' + name)
-    out = F.Custom(*[plain_layout(F, i) for i in inputs], op_type=op_type(name),
+    plain = tuple(plain) + (False,) * (len(inputs) - len(plain))
+    out = F.Custom(*[i if known else plain_layout(F, i) for i, known in zip(inputs, plain)],
+                   op_type=op_type(name),
                    **_params(win, groups))
     return plain_layout(F, out)
 

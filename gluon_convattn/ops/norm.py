@@ -26,7 +26,7 @@ def kernel_available():
     return library.available('layer_norm_forward')
 
 
-def layer_norm(F, x, gamma, beta, eps=1e-5):
+def layer_norm(F, x, gamma, beta, eps=1e-5, plain_consumer=False):
     """``F.LayerNorm(x, gamma, beta, axis=-1, eps=eps)``, by the CPU kernel where it is built.
 
     Parameters
@@ -38,11 +38,14 @@ def layer_norm(F, x, gamma, beta, eps=1e-5):
         Scale and shift, one per element of the last axis.
     eps : float
         Added to the variance.
+    plain_consumer : bool
+        The output goes (reshaped at most) only to this package's CustomOps, so its gradient
+        comes back in plain layout: the output skips the plain-layout copy of :mod:`.custom`.
     """
     if not (library.on_cpu(F, x) and kernel_available()):
         return F.LayerNorm(x, gamma, beta, axis=-1, eps=eps)
     out = F.Custom(custom.plain_layout(F, x), gamma, beta, op_type=OP_TYPE, eps=repr(float(eps)))
-    return custom.plain_layout(F, out)
+    return out if plain_consumer else custom.plain_layout(F, out)
 
 
 class _LayerNormOp(mx.operator.CustomOp):
