@@ -17,7 +17,10 @@ pytestmark = [pytest.mark.slow,
                                  reason='onnxruntime lives in .venv-onnx: make .venv-onnx')]
 
 
-@pytest.mark.parametrize('name', get_model_list())
+_DETECTOR = 'faster_rcnn_fpn_atkernel_resnet50_coco'
+
+
+@pytest.mark.parametrize('name', [n for n in get_model_list() if n != _DETECTOR])
 def test_registered_model_matches_in_onnxruntime(name, tmp_path):
     import mxnet as mx
     import numpy as np
@@ -30,3 +33,15 @@ def test_registered_model_matches_in_onnxruntime(name, tmp_path):
     expected = net(mx.nd.array(data)).asnumpy()
     path = export_onnx(net, str(tmp_path / 'model.onnx'), input_size=size)
     assert relative_error(run_onnxruntime(path, data, str(tmp_path)), expected) <= 1e-4
+
+
+def test_the_detector_does_not_export_yet(tmp_path):
+    """A known limit (docs/onnx.md): MXNet's exporter has no ROIAlign with aligned=True, the
+    mmdetection RoIAlign the detector reproduces. When this starts failing, the detector
+    exports: add it to the test above."""
+    import mxnet as mx
+    net = get_model(_DETECTOR)
+    net.initialize(mx.init.Normal(0.01))
+    net.hybridize()
+    with pytest.raises(NotImplementedError, match='ROIAlign.*aligned'):
+        export_onnx(net, str(tmp_path / 'detector.onnx'), input_size=64)
