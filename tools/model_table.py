@@ -64,15 +64,19 @@ class Measured:
         self.min_size = self.info.min_size
         self.difference = seed_difference(self.config, self.macs)
 
-    def _note_link(self, text):
-        return '[%s](docs/flops.md#note-%s)' % (text, self.config.flops_note)
+    def _noted(self):
+        """Whether the difference from the seeds is over 3 % (and so has its note)."""
+        return self.difference is not None and abs(self.difference) > TOLERANCE
+
+    def _difference_text(self):
+        return '-' if self.difference is None else '%+.1f %%' % (100 * self.difference)
 
     def seeds_cell(self):
         if not self.config.seed_flops:
             return '-'
-        diff = '%+.1f %%' % (100 * self.difference)
-        if self.config.flops_note and abs(self.difference) > TOLERANCE:
-            diff = self._note_link(diff)
+        diff = self._difference_text()
+        if self._noted():
+            diff = '[%s](docs/flops.md#note-%s)' % (diff, self.config.flops_note)
         return '%s (%s)' % (self.config.seed_flops, diff)
 
     def readme_row(self):
@@ -81,14 +85,11 @@ class Measured:
             self.seeds_cell(), self.size, self.min_size, self.config.faithful_to)
 
     def flops_row(self):
-        note = ''
-        if self.config.flops_note and self.difference is not None \
-                and abs(self.difference) > TOLERANCE:
-            note = '[%s](#note-%s)' % (self.config.flops_note, self.config.flops_note)
+        note = '[%s](#note-%s)' % ((self.config.flops_note,) * 2) if self._noted() else ''
         return '| `%s` | %d | {:,} | %s | {:,} | %s | %s | %s |'.format(
             self.params, self.subtractions) % (
             self.info.name, self.size, _macs_text(self.macs), self.config.seed_flops or '-',
-            '-' if self.difference is None else '%+.1f %%' % (100 * self.difference), note)
+            self._difference_text(), note)
 
 
 def measure(names=None):

@@ -117,13 +117,18 @@ class ChannelGroupNorm(HybridBlock):
                               x)
 
     def hybrid_forward(self, F, x, gamma, beta):
-        normed = self.normalize(F, x)
-        # The per-channel affine as a depthwise 1x1 convolution: the same values, and on the
+        return self._per_channel(F, self.normalize(F, x), gamma, beta)
+
+    def _per_channel(self, F, x, scale, shift=None):
+        # x * scale[c] (+ shift[c]) as a depthwise 1x1 convolution: the same values, and on the
         # CPU a several times faster backward than broadcast multiply and add. Its weight is a
-        # copy: MKL-DNN reorders inference weights in place, which fails on a view of gamma.
-        scale = F.identity(gamma.reshape((-1, 1, 1, 1)))
-        return F.Convolution(normed, scale, beta, kernel=(1, 1), num_filter=self._channels,
-                             num_group=self._channels)
+        # copy: MKL-DNN reorders inference weights in place, which fails on a view of a
+        # parameter.
+        weight = F.identity(scale.reshape((-1, 1, 1, 1)))
+        conv = dict(kernel=(1, 1), num_filter=self._channels, num_group=self._channels)
+        if shift is None:
+            return F.Convolution(x, weight, no_bias=True, **conv)
+        return F.Convolution(x, weight, shift, **conv)
 
 
 class GroupNormAggregation(ChannelGroupNorm):
@@ -172,13 +177,6 @@ class GroupNormAggregation(ChannelGroupNorm):
         window_sum = F.Pooling(values, kernel=(k, k), stride=(1, 1), pad=(pad, pad),
                                pool_type='avg', count_include_pad=True) * (k * k)
         return self._per_channel(F, weighted, gamma) + self._per_channel(F, window_sum, beta)
-
-    def _per_channel(self, F, x, scale):
-        # x * scale[c] as a depthwise 1x1 convolution: on the CPU its backward is several times
-        # faster than broadcast_mul's. The weight is a copy: MKL-DNN reorders inference weights
-        # in place, which fails on a view of the parameter.
-        return F.Convolution(x, F.identity(scale.reshape((-1, 1, 1, 1))), no_bias=True,
-                             kernel=(1, 1), num_filter=self._channels, num_group=self._channels)
 
 
 class _CentreTapsMLP(nn.HybridSequential):

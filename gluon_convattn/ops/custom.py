@@ -40,7 +40,7 @@ from ..utils.checks import check_float16_on_cpu
 from . import composite, kernel_spec
 
 __all__ = ['op_type', 'apply', 'get_launcher', 'set_launcher', 'use_launcher',
-           'check_runnable']
+           'check_runnable', 'plain_layout', 'autograd_backward']
 
 _LAUNCHERS = {}
 _LOCK = threading.Lock()
@@ -213,14 +213,21 @@ class WindowOp(mx.operator.CustomOp):
             self._run(launcher, self.operator.backward[name], dtype, named, grad, r)
 
     def _composite_backward(self, req, grad_out, in_data, in_grad):
-        inputs = [d.copy() for d in in_data]
-        for x in inputs:
-            x.attach_grad()
-        with mx.autograd.record():
-            out = _composite_forward(self.operator.name, inputs, self.win, self.groups)
-        out.backward(grad_out)
-        for r, grad, x in zip(req, in_grad, inputs):
-            self.assign(grad, r, x.grad)
+        autograd_backward(self, lambda *inputs: _composite_forward(
+            self.operator.name, inputs, self.win, self.groups), in_data, grad_out, req, in_grad)
+
+
+def autograd_backward(op, forward, inputs, grad_out, req, in_grad):
+    """A CustomOp ``op``'s backward by MXNet's autograd: ``forward`` (NDArrays -> NDArray) on
+    copies of ``inputs``, then each input's gradient assigned to ``in_grad`` by ``req``."""
+    inputs = [x.copy() for x in inputs]
+    for x in inputs:
+        x.attach_grad()
+    with mx.autograd.record():
+        out = forward(*inputs)
+    out.backward(grad_out)
+    for r, grad, x in zip(req, in_grad, inputs):
+        op.assign(grad, r, x.grad)
 
 
 def _window_from_params(kwargs):

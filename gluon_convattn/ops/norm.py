@@ -82,15 +82,11 @@ class _LayerNormOp(mx.operator.CustomOp):
 
     def _mxnet_backward(self, req, grad_out, in_data, in_grad):
         # beta is not kept for backward (declare_backward_dependency), nor needed
-        x, gamma = in_data[0].copy(), in_data[1].copy()
-        inputs = [x, gamma, mx.nd.zeros(gamma.shape, gamma.context, gamma.dtype)]
-        for a in inputs:
-            a.attach_grad()
-        with mx.autograd.record():
-            out = mx.nd.LayerNorm(*inputs, axis=-1, eps=self.eps)
-        out.backward(grad_out)
-        for r, grad, a in zip(req, in_grad, inputs):
-            self.assign(grad, r, a.grad)
+        gamma = in_data[1]
+        zeros = mx.nd.zeros(gamma.shape, gamma.context, gamma.dtype)
+        custom.autograd_backward(
+            self, lambda *inputs: mx.nd.LayerNorm(*inputs, axis=-1, eps=self.eps),
+            [in_data[0], gamma, zeros], grad_out, req, in_grad)
 
 
 @mx.operator.register(OP_TYPE)
