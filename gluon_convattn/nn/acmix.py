@@ -177,10 +177,11 @@ class ACmix(HybridBlock):
         logits = ops.local_dot(F, q * self.scale, keys, groups=self.head, **self._window())
         weights = ops.tap_softmax(F, logits)                        # (N, head, k*k, L)
         # aggregation gives channel c the weights of head c % head: interleave the heads
-        by_dim = v.reshape((0, -4, self.head, -1, -2)).transpose((0, 2, 1, 3, 4))
-        out = ops.aggregation(F, by_dim.reshape((0, -3, -2)), weights, **self._window())
-        out = out.reshape((0, -4, -1, self.head, -2)).transpose((0, 2, 1, 3, 4))
-        return out.reshape((0, -3, -2))
+        # (4-axis transposes: MXNet runs them through oneDNN, longer ones ~5x slower)
+        by_dim = v.reshape((0, -4, self.head, -1, -3)).transpose((0, 2, 1, 3))
+        out = ops.aggregation(F, F.reshape_like(by_dim, v), weights, **self._window())
+        by_head = out.reshape((0, -4, -1, self.head, -3)).transpose((0, 2, 1, 3))
+        return F.reshape_like(by_head, out)
 
     def _convolution(self, F, q, k, v):
         heads = [t.reshape((0, -4, self.head, -1, -3)) for t in (q, k, v)]

@@ -27,19 +27,24 @@ __all__ = ['PatchMerging', 'WindowAttentionACmix', 'SwinBlockACmix', 'SwinStage'
 MASK_VALUE = -100.0   # logit added between tokens of different regions in shifted windows
 
 
+# MXNet 1.9 runs transposes of up to 4 axes through oneDNN and longer ones through a generic
+# index loop about 5x slower on the CPU: every transpose below has at most 4 axes, its
+# neighbouring axes merged.
+
 def window_partition(x, height, width, window):
     """(B, H, W, C) -> (B * nW, window * window, C), windows in row-major order."""
     parts = x.reshape((0, -4, height // window, window, -4, width // window, window, -2))
-    windows = parts.transpose((0, 1, 3, 2, 4, 5))                # (B, nh, nw, w, w, C)
-    return windows.reshape((-3, -2)).reshape((-3, -3, -2))
+    parts = parts.reshape((-3, 0, 0, -3))                       # (B * nh, w, nw, w * C)
+    windows = parts.transpose((0, 2, 1, 3))                     # (B * nh, nw, w, w * C)
+    return windows.reshape((-3, 0, -4, window, -1)).reshape((0, -3, 0))
 
 
 def window_reverse(windows, height, width, window):
     """(B * nW, window * window, C) -> (B, H, W, C); inverse of :func:`window_partition`."""
-    rows, cols = height // window, width // window
-    parts = windows.reshape((-4, -1, rows * cols, -4, window, window, -2))
-    parts = parts.reshape((0, -4, rows, cols, -2)).transpose((0, 1, 3, 2, 4, 5))
-    return parts.reshape((0, -3, -3, -2))
+    parts = windows.reshape((-4, -1, width // window, -4, window, window, -2))
+    parts = parts.reshape((0, 0, 0, -3))                        # (B * nh, nw, w, w * C)
+    rows = parts.transpose((0, 2, 1, 3)).reshape((-3, -3))      # (B * H, W * C)
+    return rows.reshape((-4, -1, height, -4, width, -1))
 
 
 def cyclic_shift(F, x, shift, axes=(1, 2)):
@@ -140,29 +145,33 @@ class WindowAttentionACmix(HybridBlock):
         tokens = self.window * self.window
         index = relative_position_index(F, self.window).reshape((-1,))
         bias = F.take(table, index).reshape((tokens, tokens, self.num_heads))
-        return bias.transpose((2, 0, 1)).expand_dims(0)             # (1, nH, N, N)
+        return bias.transpose((2, 0, 1)).expand_dims(1)             # (nH, 1, N, N)
+
+    def _heads(self, qkv):
+        """q, k and v of every window and head from (B, H, W, 3C): each (nH * B_, N, hd),
+        head-major (B_ = B * nW windows in row-major order, N tokens)."""
+        windows = window_partition(qkv, self.height, self.width, self.window)   # (B_, N, 3C)
+        per_head = windows.reshape((0, 0, 3 * self.num_heads, -1)).transpose((2, 0, 1, 3))
+        return per_head.reshape((3, -1, 0, 0))                  # (3, nH * B_, N, hd)
 
     def _attention(self, F, qkv, table):
         tokens, heads = self.window * self.window, self.num_heads
-        windows = window_partition(qkv, self.height, self.width, self.window)   # (B_, N, 3C)
-        per_head = windows.reshape((0, 0, 3, heads, -1)).transpose((2, 0, 3, 1, 4))
-        q, k, v = [part.reshape((-3, -2)) for part in F.split(
-            per_head, num_outputs=3, axis=0, squeeze_axis=True)]     # (B_ * nH, N, hd)
+        q, k, v = F.split(self._heads(qkv), num_outputs=3, axis=0, squeeze_axis=True)
         logits = ops.batch_dot(F, q * self.scale, k, transpose_b=True)
-        logits = F.broadcast_add(logits.reshape((-1, heads, tokens, tokens)),
+        logits = F.broadcast_add(logits.reshape((heads, -1, tokens, tokens)),
                                  self._position_bias(F, table))
         if self.shift > 0:
             # a constant: without BlockGrad its broadcast gradient would still be reduced
             mask = F.BlockGrad(shifted_window_mask(F, qkv, self.height, self.width,
                                                    self.window, self.shift))
             num_windows = (self.height // self.window) * (self.width // self.window)
-            logits = F.broadcast_add(logits.reshape((-1, num_windows, heads, tokens, tokens)),
-                                     mask.expand_dims(1).expand_dims(0))
+            logits = F.broadcast_add(logits.reshape((heads, -1, num_windows, tokens, tokens)),
+                                     mask.expand_dims(0).expand_dims(0))
         # softmax on the 4-d view: MXNet's CPU softmax of the 5-d masked logits is ~15x slower
-        logits = logits.reshape((-1, heads, tokens, tokens))
+        logits = logits.reshape((heads, -1, tokens, tokens))
         weights = self.attn_drop(F.softmax(logits, axis=-1)).reshape((-1, tokens, tokens))
-        out = ops.batch_dot(F, weights, v).reshape((-1, heads, tokens, self.head_dim))
-        out = self.proj(out.transpose((0, 2, 1, 3)).reshape((0, 0, -1)))   # (B_, N, C)
+        out = ops.batch_dot(F, weights, v).reshape((heads, -1, tokens, self.head_dim))
+        out = self.proj(out.transpose((1, 2, 0, 3)).reshape((0, 0, -1)))   # (B_, N, C)
         return window_reverse(out, self.height, self.width, self.window)
 
     def _convolution(self, F, qkv):
@@ -257,8 +266,8 @@ class PatchMerging(HybridBlock):
 
     def hybrid_forward(self, F, x):
         h, w = self.height // 2, self.width // 2
-        grid = x.reshape((0, h, 2, w, 2, self.dim))                 # (B, h, row, w, col, C)
-        merged = grid.transpose((0, 1, 3, 4, 2, 5)).reshape((0, h * w, 4 * self.dim))
+        grid = x.reshape((-1, 2, w * 2, self.dim))                 # (B * h, row, w * col, C)
+        merged = grid.transpose((0, 2, 1, 3)).reshape((-1, h * w, 4 * self.dim))
         return self.reduction(self.norm(merged))
 
 

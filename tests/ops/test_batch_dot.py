@@ -36,11 +36,17 @@ def test_the_kernel_serves_graphs_where_the_library_is_built():
     assert matmul.OP_TYPE in out.tojson()
 
 
+# (m, k, n): smaller than one block of the kernel (6 rows by 16 float or 8 double columns),
+# then several blocks with partial ones at the bottom and right (Swin's 49 x 32 windows)
+SIZES = [(5, 4, 6), (13, 7, 35), (49, 32, 49)]
+
+
 @pytest.mark.parametrize('grad_req', ['write', 'add'])
 @pytest.mark.parametrize('dtype,tol', [('float64', 1e-12), ('float32', 1e-5)])
 @pytest.mark.parametrize('ta,tb', FLAGS)
-def test_product_and_both_gradients_equal_mxnets(ta, tb, dtype, tol, grad_req):
-    a, b, head = _operands(ta, tb, dtype)
+@pytest.mark.parametrize('m,k,n', SIZES)
+def test_product_and_both_gradients_equal_mxnets(ta, tb, dtype, tol, grad_req, m, k, n):
+    a, b, head = _operands(ta, tb, dtype, m=m, k=k, n=n)
     got = _run(lambda x, y: ops.batch_dot(mx.nd, x, y, ta, tb), a, b, head, grad_req)
     want = _run(lambda x, y: mx.nd.batch_dot(x, y, transpose_a=ta, transpose_b=tb), a, b,
                 head, grad_req)

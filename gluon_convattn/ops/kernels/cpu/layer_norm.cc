@@ -13,13 +13,30 @@
 
 namespace {
 
+constexpr int kLanes = 8;
+
+// The sum of term(j) for j in [0, n), in double, over kLanes interleaved partial sums that the
+// compiler can keep in one vector register (a plain running sum cannot be vectorised without
+// reassociating it).
+template <typename Term>
+inline double lane_sum(int n, Term term) {
+  double part[kLanes] = {};
+  int j = 0;
+  for (; j + kLanes <= n; j += kLanes)
+    for (int l = 0; l < kLanes; ++l) part[l] += term(j + l);
+  double sum = 0;
+  for (; j < n; ++j) sum += term(j);
+  for (int l = 0; l < kLanes; ++l) sum += part[l];
+  return sum;
+}
+
 template <typename T>
 void row_statistics(const T* x, int cols, double eps, double* mean, double* rstd) {
-  double sum = 0;
-  for (int j = 0; j < cols; ++j) sum += x[j];
-  const double m = sum / cols;
-  double sq = 0;
-  for (int j = 0; j < cols; ++j) sq += (x[j] - m) * (x[j] - m);
+  const double m = lane_sum(cols, [x](int j) { return static_cast<double>(x[j]); }) / cols;
+  const double sq = lane_sum(cols, [x, m](int j) {
+    const double d = x[j] - m;
+    return d * d;
+  });
   *mean = m;
   *rstd = 1.0 / std::sqrt(sq / cols + eps);
 }
@@ -53,13 +70,15 @@ void layer_norm_backward(const T* grad, const T* x, const T* gamma, T* grad_x, T
       const T* gr = grad + static_cast<size_t>(i) * cols;
       double mean, rstd;
       row_statistics(xr, cols, eps, &mean, &rstd);
-      double sum_gy = 0, sum_gy_xhat = 0;
-      for (int j = 0; j < cols; ++j) {
-        const double xhat = (xr[j] - mean) * rstd, gy = static_cast<double>(gr[j]) * gamma[j];
-        sum_gy += gy;
-        sum_gy_xhat += gy * xhat;
-        if (params) {
-          my_dgamma[j] += gr[j] * xhat;
+      const double sum_gy = lane_sum(cols, [gr, gamma](int j) {
+        return static_cast<double>(gr[j]) * gamma[j];
+      });
+      const double sum_gy_xhat = lane_sum(cols, [gr, gamma, xr, mean, rstd](int j) {
+        return static_cast<double>(gr[j]) * gamma[j] * ((xr[j] - mean) * rstd);
+      });
+      if (params) {
+        for (int j = 0; j < cols; ++j) {
+          my_dgamma[j] += gr[j] * ((xr[j] - mean) * rstd);
           my_dbeta[j] += gr[j];
         }
       }
