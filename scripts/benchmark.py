@@ -21,6 +21,7 @@ import argparse
 import importlib
 import json
 import os
+import statistics
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -63,6 +64,14 @@ def main(argv=None):
     parser.add_argument('--image-size', type=int,
                         help='with --against-upstream: run every network at this side instead of '
                              'its own (a quick check, not the published figures)')
+    parser.add_argument('--memory-runs', type=int, default=3,
+                        help='with --against-upstream: fresh processes per side for the peak '
+                             'memory, whose median is reported (default 3; a single run varies '
+                             'by up to 20 %%)')
+    parser.add_argument('--hybridize', choices=('static', 'static-alloc'), default='static',
+                        help='with --against-upstream: how ours is hybridized: static '
+                             '(static_alloc and static_shape, the default) or static-alloc '
+                             '(static_alloc alone)')
     parser.add_argument('--list', action='store_true', help='list the case ids and exit')
     parser.add_argument('--json', help='also write the rows to this JSON file')
     parser.add_argument('--run-case', help=argparse.SUPPRESS)
@@ -74,6 +83,8 @@ def main(argv=None):
             parser.error('--against-upstream runs on the CPU and takes no --suite or --list')
         from benchmarks.upstream import thread_environment
         thread_environment(os.environ)       # before mxnet is imported, here and in children
+        if args.memory_runs < 1:
+            parser.error('--memory-runs must be at least 1, got %d' % args.memory_runs)
         try:
             return against_upstream(args)
         except (FileNotFoundError, ValueError) as err:
@@ -118,8 +129,10 @@ def against_upstream(args):
     if args.run_pair or args.run_memory:
         name, _, side = (args.run_pair or args.run_memory).partition(':')
         pair = upstream.pair_for(name, args.against_upstream, args.image_size)
-        result = (upstream.run_pair(pair, warmup=args.warmup, repeat=repeat) if args.run_pair
-                  else upstream.measure_memory(pair, side, steps=args.warmup + 1))
+        result = (upstream.run_pair(pair, warmup=args.warmup, repeat=repeat,
+                                    hybridize=args.hybridize) if args.run_pair
+                  else upstream.measure_memory(pair, side, steps=args.warmup + 1,
+                                               hybridize=args.hybridize))
         print(json.dumps(result))
         return 0
     names = upstream.network_names(args.case)
@@ -127,7 +140,8 @@ def against_upstream(args):
     from benchmarks.measure import json_from_subprocess
     base = [sys.executable, os.path.abspath(__file__), '--against-upstream',
             os.path.abspath(args.against_upstream), '--warmup', str(args.warmup),
-            '--repeat', str(repeat)] + (['--image-size', str(args.image_size)]
+            '--repeat', str(repeat), '--hybridize', args.hybridize] + (
+                ['--image-size', str(args.image_size)]
                                         if args.image_size else [])
     rows = []
     for name in names:
@@ -136,16 +150,20 @@ def against_upstream(args):
         if 'error' in timing:
             rows.append(dict(name=name, family=upstream.family(name), error=timing['error']))
             continue
-        memory, memory_errors = {}, {}
-        for side in upstream.SIDES:
-            result = json_from_subprocess(base + ['--run-memory', '%s:%s' % (name, side)],
-                                          env=os.environ)
-            print(name, side, json.dumps(result), file=sys.stderr, flush=True)
-            if 'peak_mb' in result:
-                memory[side] = result['peak_mb']
-            else:
-                memory_errors[side] = result.get('error')
-        rows.append(dict(upstream.summarise(timing, memory), **(
+        runs, memory_errors = {side: [] for side in upstream.SIDES}, {}
+        for _ in range(args.memory_runs):          # the sides alternate, each run a new process
+            for side in upstream.SIDES:
+                if side in memory_errors:
+                    continue
+                result = json_from_subprocess(base + ['--run-memory', '%s:%s' % (name, side)],
+                                              env=os.environ)
+                print(name, side, json.dumps(result), file=sys.stderr, flush=True)
+                if 'peak_mb' in result:
+                    runs[side].append(result['peak_mb'])
+                else:
+                    memory_errors[side] = result.get('error')
+        memory = {side: statistics.median(peaks) for side, peaks in runs.items() if peaks}
+        rows.append(dict(upstream.summarise(timing, memory), peak_mb_runs=runs, **(
             {'memory_error': memory_errors} if memory_errors else {})))
     print(upstream.format_upstream_table(rows))
     if args.json:

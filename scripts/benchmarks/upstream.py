@@ -6,8 +6,9 @@ static_shape=True``), run in ONE process, 2 CPU threads each, the two sides alte
 step (upstream, ours, upstream, ours, ...): in train mode forward + backward of the logits' sum
 at batch 2, then in eval mode batch-1 inference. Ratios are upstream time / our time (> 1: ours
 is faster). Peak training memory cannot alternate in one process: each side runs alone in a
-fresh process and reports its peak resident memory (``ru_maxrss``) above the state once the
-network (parameters included) and its inputs are built.
+fresh process (three times, the median reported) and reports its peak resident memory during
+the steps above the memory resident once the network (parameters included) and its inputs are
+built and initialised (:mod:`.resident`).
 
 The baseline row is plain ResNet-50, GluonCV's ``resnet50_v1b`` against the same network in
 PyTorch (``torch_resnet50.py``): what MXNet itself costs against PyTorch on this machine.
@@ -27,6 +28,9 @@ __all__ = ['Pair', 'BASELINE', 'SIDES', 'THREADS', 'BATCH', 'thread_environment'
            'format_upstream_table']
 
 SIDES = ('upstream', 'ours')
+# how ours is hybridized: the issue's method (and GluonCV's training scripts) by default
+HYBRIDIZE = {'static': dict(static_alloc=True, static_shape=True),
+             'static-alloc': dict(static_alloc=True)}
 THREADS = 2
 BATCH = 2
 BASELINE = 'resnet50_v1b'
@@ -100,24 +104,39 @@ def pair_for(name, upstream_dir, size=None):
                 lambda: net.build(os.path.join(upstream_dir, net.checkout.folder)))
 
 
-def _ours(pair, batch):
-    """Our network, initialised and hybridized, and its train and inference steps."""
+def _ours(pair, batch, gradients=True, hybridize='static'):
+    """Our network, initialised and hybridized, and its train and inference steps. With
+    ``gradients=False`` the parameters get no gradient arrays yet: the train step allocates
+    them on its first call, as PyTorch allocates ``.grad`` in its first backward.
+    ``hybridize`` names the flags of :data:`HYBRIDIZE`."""
     import mxnet as mx
     from .measure import forward_backward
     net = pair.build_ours()
     net.initialize(mx.init.Xavier())
-    net.hybridize(static_alloc=True, static_shape=True)
+    net.hybridize(**HYBRIDIZE[hybridize])
     x = mx.nd.random.normal(shape=(batch, 3, pair.size, pair.size))
     net.infer_shape(x)                       # allocate the parameters now, not in step 1
+    trained = [p for p in net.collect_params().values() if p.grad_req != 'null']
     for param in net.collect_params().values():
+        if not gradients and param.grad_req != 'null':
+            param.grad_req = 'null'
         param._finish_deferred_init()
     x1 = mx.nd.random.normal(shape=(1, 3, pair.size, pair.size))
+    train = forward_backward(net, x)
+    if not gradients:
+        plain_train = train
+
+        def train():
+            for param in trained:
+                if param.grad_req == 'null':
+                    param.grad_req = 'write'
+            return plain_train()
 
     def predict():
         out = net(x1)
         out.wait_to_read()
         return out
-    return forward_backward(net, x), predict
+    return train, predict
 
 
 def _upstream(pair, batch):
@@ -165,7 +184,7 @@ def _finite(value):
     return bool(math.isfinite(float(value.asscalar() if hasattr(value, 'asscalar') else value)))
 
 
-def run_pair(pair, batch=BATCH, warmup=2, repeat=4):
+def run_pair(pair, batch=BATCH, warmup=2, repeat=4, hybridize='static'):
     """Time both sides of ``pair`` in this process, alternating step by step.
 
     Returns a dict: ``train_ms`` and ``infer_ms`` (side -> median ms), ``order`` (the sides of
@@ -174,7 +193,7 @@ def run_pair(pair, batch=BATCH, warmup=2, repeat=4):
     import torch
     torch.set_num_threads(THREADS)
     up_train, up_predict = _upstream(pair, batch)
-    our_train, our_predict = _ours(pair, batch)
+    our_train, our_predict = _ours(pair, batch, hybridize=hybridize)
     train_ms, order, loss = alternate({'upstream': up_train, 'ours': our_train}, warmup, repeat)
     infer_ms, _, _ = alternate({'upstream': up_predict, 'ours': our_predict}, warmup, repeat)
     return dict(name=pair.name, family=pair.family, size=pair.size, batch=batch,
@@ -184,20 +203,26 @@ def run_pair(pair, batch=BATCH, warmup=2, repeat=4):
                              **{k: os.environ.get(k) for k in thread_environment({})}))
 
 
-def measure_memory(pair, side, batch=BATCH, steps=3):
+def measure_memory(pair, side, batch=BATCH, steps=3, hybridize='static'):
     """Peak resident memory (MiB) of ``steps`` training steps of one side of ``pair`` above
-    this process's state once the network and inputs are built. Run it in a fresh process."""
-    from .measure import peak_rss_mb
+    the memory resident once the network and inputs are built (:mod:`.resident`: the C
+    allocator's free memory handed back first, the high-water mark restarted). The parameter
+    gradients count on both sides: PyTorch allocates them in the first backward, and ours are
+    allocated in the first step too. Run it in a fresh process. ``exact`` is False where the
+    mark could not be restarted."""
+    from . import resident
     if side == 'ours':
-        step, _ = _ours(pair, batch)
+        import mxnet as mx
+        step, _ = _ours(pair, batch, gradients=False, hybridize=hybridize)
+        mx.nd.waitall()          # the parameters' initialisation is asynchronous
     else:
         import torch
         torch.set_num_threads(THREADS)
         step, _ = _upstream(pair, batch)
-    base = peak_rss_mb()
+    meter = resident.start()
     for _ in range(steps):
         step()
-    return dict(name=pair.name, side=side, peak_mb=peak_rss_mb() - base)
+    return dict(name=pair.name, side=side, peak_mb=meter.peak_mb(), exact=meter.exact)
 
 
 def _ratio(numerator, denominator):
