@@ -2,8 +2,9 @@
 :mod:`.norm`, the batched matrix product of :mod:`.matmul`) from a CustomOp.
 
 Their entry points are ``NAME_float`` and ``NAME_double`` in the library
-:mod:`.cpu_kernels` loads; where it is not loaded, the array is not on the CPU, or its dtype
-is another, :func:`function` returns None and the CustomOp computes MXNet's own operator.
+:mod:`.cpu_kernels` loads; where it is not loaded, the CustomOp was created for another device
+than the CPU, or its dtype is another, :func:`function` returns None and the CustomOp computes
+MXNet's own operator.
 """
 import ctypes
 
@@ -34,11 +35,14 @@ def on_cpu(F, x):
     return F is not mx.nd or x.context.device_type == 'cpu'
 
 
-def function(name, array):
-    """The library's ``name`` for ``array``'s dtype, or None (not loaded, not a CPU array,
-    another dtype)."""
-    dtype = np.dtype(array.dtype).name
-    if array.context.device_type != 'cpu' or dtype not in _SUFFIX:
+def function(name, device_type, dtype):
+    """The library's ``name`` for arrays of ``dtype`` (a numpy dtype, or MXNet's type code as
+    ``CustomOpProp.create_operator`` receives it) on ``device_type`` ('cpu' or 'gpu'), or None;
+    a CustomOp looks its functions up once, when MXNet creates it, not on every call."""
+    if isinstance(dtype, int):
+        dtype = mx.ndarray.ndarray._DTYPE_MX_TO_NP[dtype]
+    dtype = np.dtype(dtype).name
+    if device_type != 'cpu' or dtype not in _SUFFIX:
         return None
     return _symbol('%s_%s' % (name, _SUFFIX[dtype]))
 

@@ -29,9 +29,9 @@ def batch_dot(F, a, b, transpose_a=False, transpose_b=False):
     return custom.plain_layout(F, out)
 
 
-def _product(a, b, transpose_a, transpose_b, out=None):
-    """``op(a) . op(b)`` into ``out`` (a new array if None) with the library, else MXNet."""
-    fn = library.function('batch_dot', a)
+def _product(fn, a, b, transpose_a, transpose_b, out=None):
+    """``op(a) . op(b)`` into ``out`` (a new array if None) with the library's ``fn``, or with
+    MXNet where ``fn`` is None."""
     if fn is None:
         result = mx.nd.batch_dot(a, b, transpose_a=transpose_a, transpose_b=transpose_b)
         if out is None:
@@ -49,13 +49,13 @@ def _product(a, b, transpose_a, transpose_b, out=None):
 
 
 class _BatchDotOp(mx.operator.CustomOp):
-    def __init__(self, transpose_a, transpose_b):
+    def __init__(self, transpose_a, transpose_b, fn):
         super(_BatchDotOp, self).__init__()
-        self.ta, self.tb = transpose_a, transpose_b
+        self.ta, self.tb, self.fn = transpose_a, transpose_b, fn
 
     def forward(self, is_train, req, in_data, out_data, aux):
         direct = req[0] in ('write', 'inplace')
-        out = _product(in_data[0], in_data[1], self.ta, self.tb,
+        out = _product(self.fn, in_data[0], in_data[1], self.ta, self.tb,
                        out_data[0] if direct else None)
         if not direct:
             self.assign(out_data[0], req[0], out)
@@ -67,14 +67,14 @@ class _BatchDotOp(mx.operator.CustomOp):
         # d op(a) = grad . op(b)^T and d op(b) = op(a)^T . grad, stored as a and b are
         if targets[0] is not None:
             if ta:
-                _product(b, grad, tb, True, targets[0])
+                _product(self.fn, b, grad, tb, True, targets[0])
             else:
-                _product(grad, b, False, not tb, targets[0])
+                _product(self.fn, grad, b, False, not tb, targets[0])
         if targets[1] is not None:
             if tb:
-                _product(grad, a, True, ta, targets[1])
+                _product(self.fn, grad, a, True, ta, targets[1])
             else:
-                _product(a, grad, not ta, False, targets[1])
+                _product(self.fn, a, grad, not ta, False, targets[1])
         finish()
 
 
@@ -104,4 +104,5 @@ class _BatchDotProp(mx.operator.CustomOpProp):
         return (list(out_grad) + list(in_data) + list(out_data))[:3]
 
     def create_operator(self, ctx, in_shapes, in_dtypes):
-        return _BatchDotOp(self.ta, self.tb)
+        return _BatchDotOp(self.ta, self.tb,
+                           library.function('batch_dot', ctx.device_type, in_dtypes[0]))

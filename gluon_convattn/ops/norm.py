@@ -49,35 +49,33 @@ def layer_norm(F, x, gamma, beta, eps=1e-5, plain_consumer=False):
 
 
 class _LayerNormOp(mx.operator.CustomOp):
-    def __init__(self, eps):
-        super(_LayerNormOp, self).__init__()
-        self.eps = eps
+    """``forward_fn`` and ``backward_fn``: the library's functions for the device and dtype the
+    op was created for, or None (MXNet's LayerNorm computes instead)."""
 
-    def _sizes(self, x):
-        cols = int(x.shape[-1])
-        return int(np.prod(x.shape)) // cols, cols
+    def __init__(self, eps, shape, forward_fn, backward_fn):
+        super(_LayerNormOp, self).__init__()
+        self.forward_fn, self.backward_fn = forward_fn, backward_fn
+        cols = int(shape[-1])
+        self.sizes = (ctypes.c_int(int(np.prod(shape)) // cols), ctypes.c_int(cols),
+                      ctypes.c_double(eps))
+        self.eps = eps
 
     def forward(self, is_train, req, in_data, out_data, aux):
         x, gamma, beta = in_data
-        fn = library.function('layer_norm_forward', x)
-        if fn is None or req[0] not in ('write', 'inplace'):
+        if self.forward_fn is None or req[0] not in ('write', 'inplace'):
             self.assign(out_data[0], req[0], mx.nd.LayerNorm(x, gamma, beta, axis=-1,
                                                              eps=self.eps))
             return
-        rows, cols = self._sizes(x)
-        fn(*[library.argument(a) for a in (x, gamma, beta, out_data[0])],
-           ctypes.c_int(rows), ctypes.c_int(cols), ctypes.c_double(self.eps))
+        self.forward_fn(*[library.argument(a) for a in (x, gamma, beta, out_data[0])],
+                        *self.sizes)
 
     def backward(self, req, out_grad, in_data, out_data, in_grad, aux):
-        x = in_data[0]
-        fn = library.function('layer_norm_backward', x)
-        if fn is None:
+        if self.backward_fn is None:
             self._mxnet_backward(req, out_grad[0], in_data, in_grad)
             return
         targets, finish = library.gradient_targets(self, req, in_grad)
-        rows, cols = self._sizes(x)
-        fn(*([library.argument(a) for a in [out_grad[0], x, in_data[1]] + targets] +
-             [ctypes.c_int(rows), ctypes.c_int(cols), ctypes.c_double(self.eps)]))
+        self.backward_fn(*[library.argument(a) for a in [out_grad[0]] + in_data[:2] + targets],
+                         *self.sizes)
         finish()
 
     def _mxnet_backward(self, req, grad_out, in_data, in_grad):
@@ -114,4 +112,6 @@ class _LayerNormProp(mx.operator.CustomOpProp):
         return (list(out_grad) + list(in_data) + list(out_data))[:3]
 
     def create_operator(self, ctx, in_shapes, in_dtypes):
-        return _LayerNormOp(self.eps)
+        return _LayerNormOp(self.eps, in_shapes[0], *[
+            library.function(name, ctx.device_type, in_dtypes[0])
+            for name in ('layer_norm_forward', 'layer_norm_backward')])
