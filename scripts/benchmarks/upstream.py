@@ -116,21 +116,20 @@ def _ours(pair, batch, gradients=True, hybridize='static'):
     net.hybridize(**HYBRIDIZE[hybridize])
     x = mx.nd.random.normal(shape=(batch, 3, pair.size, pair.size))
     net.infer_shape(x)                       # allocate the parameters now, not in step 1
-    trained = [p for p in net.collect_params().values() if p.grad_req != 'null']
+    deferred = {p: p.grad_req for p in net.collect_params().values()
+                if not gradients and p.grad_req != 'null'}
     for param in net.collect_params().values():
-        if not gradients and param.grad_req != 'null':
+        if param in deferred:
             param.grad_req = 'null'
         param._finish_deferred_init()
     x1 = mx.nd.random.normal(shape=(1, 3, pair.size, pair.size))
-    train = forward_backward(net, x)
-    if not gradients:
-        plain_train = train
+    step = forward_backward(net, x)
 
-        def train():
-            for param in trained:
-                if param.grad_req == 'null':
-                    param.grad_req = 'write'
-            return plain_train()
+    def train():
+        while deferred:                      # the first step gives the gradients back
+            param, req = deferred.popitem()
+            param.grad_req = req
+        return step()
 
     def predict():
         out = net(x1)
