@@ -140,9 +140,9 @@ def against_upstream(args):
     from benchmarks.measure import json_from_subprocess
     base = [sys.executable, os.path.abspath(__file__), '--against-upstream',
             os.path.abspath(args.against_upstream), '--warmup', str(args.warmup),
-            '--repeat', str(repeat), '--hybridize', args.hybridize] + (
-                ['--image-size', str(args.image_size)]
-                                        if args.image_size else [])
+            '--repeat', str(repeat), '--hybridize', args.hybridize]
+    if args.image_size:
+        base += ['--image-size', str(args.image_size)]
     rows = []
     for name in names:
         timing = json_from_subprocess(base + ['--run-pair', name], env=os.environ)

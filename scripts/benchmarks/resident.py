@@ -70,7 +70,6 @@ def start():
     ``Meter.exact`` says whether the high-water mark could be restarted (else the peak is
     ``ru_maxrss`` growth, which misses work that fits under an earlier, higher mark)."""
     _trim_allocator()
-    resident = _status_mb('VmRSS')
-    if resident is not None and _reset_high_water_mark():
-        return Meter(True, _status_mb('VmRSS'))
+    if _status_mb('VmRSS') is not None and _reset_high_water_mark():
+        return Meter(True, _status_mb('VmRSS'))        # the base read after the reset
     return Meter(False, _max_rss_mb())
