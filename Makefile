@@ -21,11 +21,13 @@ NO_DEVICE_DRIVER := build/no-device-driver
 $(call STAMP,cpu): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -e ".[cpu]"
+	$(PY) gluon_convattn/ops/cpu_build.py
 	touch $@
 
 $(call STAMP,test): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -e ".[cpu,test]"
+	$(PY) gluon_convattn/ops/cpu_build.py
 	touch $@
 
 $(ONNX_STAMP): Makefile
@@ -52,6 +54,7 @@ benchmark: $(call STAMP,cpu)
 $(GPU_VENV)/.installed-gpu: setup.py
 	test -x $(GPU_PY) || $(PYTHON) -m venv $(GPU_VENV)
 	$(GPU_PY) -m pip install -q -e ".[gpu,test]"
+	$(GPU_PY) gluon_convattn/ops/cpu_build.py
 	touch $@
 
 # No GPU needed: a stand-in libcuda.so.1 that reports no device, then the GPU-build checks

@@ -1,6 +1,6 @@
 """ONNX translations for the MXNet operators that MXNet 1.9's exporter (``mx.onnx``) lacks.
 
-The networks' graphs use seven operators the exporter cannot convert, or converts only for a few
+The networks' graphs use operators the exporter cannot convert, or converts only for a few
 hard-coded shapes:
 
 * ``im2col`` (the window taps of the composite sliding-window operators): a depthwise
@@ -19,6 +19,8 @@ hard-coded shapes:
   with the same translations, so a kernel graph exports to the composite path's subgraph
   (and the CPU library's layer norm and batched product as MXNet's ``LayerNorm`` and
   ``batch_dot``);
+* the same operators as MXNet operators (``gluon_convattn_<name>``, :mod:`..ops.extension`),
+  translated as the CustomOps;
 * ``SwapAxis`` of an axis with itself (the plain-layout copies around those CustomOps):
   ``Identity``.
 
@@ -328,6 +330,13 @@ def convert_custom(node, **kwargs):
 _MXNET_TRANSLATIONS = {}
 
 
+def convert_extension(node, **kwargs):
+    """An MXNet operator of :mod:`gluon_convattn.ops.extension` (``gluon_convattn_<name>``, the
+    CPU library's kernels), translated as the CustomOp of the same name."""
+    attrs = dict(node.get('attrs', {}), op_type=node['op'])
+    return convert_custom(dict(node, attrs=attrs), **kwargs)
+
+
 def convert_swapaxis(node, **kwargs):
     """``SwapAxis`` of an axis with itself (the plain-layout copy the kernel CustomOps put on
     their inputs and output, ``ops/custom.py``) is an ``Identity``; others go to MXNet's own
@@ -347,6 +356,8 @@ TRANSLATIONS = {
     'GroupNorm': convert_group_norm,
     'Custom': convert_custom,
 }
+TRANSLATIONS.update({name: convert_extension for name in [LAYER_NORM_OP_TYPE, BATCH_DOT_OP_TYPE] + [
+    'gluon_convattn_' + op for op in kernel_spec.OPERATORS]})
 
 
 @contextlib.contextmanager

@@ -3,15 +3,16 @@
 MXNet 1.9's CPU ``batch_dot`` calls one GEMM after another: on ACmix-Swin's window attention
 (384 products of 49x32 by 32x49 per stage-1 block at batch 2) it is 3-4x slower than PyTorch's
 ``bmm`` and 40 % of the training step. :func:`batch_dot` runs ``kernels/cpu/batch_dot.cc``
-(the batch shared among OpenMP threads) behind a CustomOp, forward and backward; elsewhere (a
-GPU, float16, the CPU library not built) the CustomOp computes with MXNet's ``batch_dot``, and a
-graph built without the library uses ``F.batch_dot`` itself.
+(the batch shared among OpenMP threads), forward and backward: where it can as the MXNet
+operator of :mod:`.extension`, else behind a CustomOp; elsewhere (a GPU, float16, the CPU
+library not built) the CustomOp computes with MXNet's ``batch_dot``, and a graph built without
+the library uses ``F.batch_dot`` itself.
 """
 import ctypes
 
 import mxnet as mx
 
-from . import custom, library
+from . import custom, extension, library
 
 __all__ = ['batch_dot', 'OP_TYPE']
 
@@ -23,9 +24,11 @@ def batch_dot(F, a, b, transpose_a=False, transpose_b=False):
     either operand stored transposed; by the CPU kernel where it is built."""
     if not (library.on_cpu(F, a) and library.available('batch_dot')):
         return F.batch_dot(a, b, transpose_a=transpose_a, transpose_b=transpose_b)
+    flags = dict(transpose_a=str(int(bool(transpose_a))), transpose_b=str(int(bool(transpose_b))))
+    if extension.usable(F, [a, b]):
+        return extension.operator(F, extension.BATCH_DOT)(*extension.guarded(F, [a, b]), **flags)
     out = F.Custom(custom.plain_layout(F, a), custom.plain_layout(F, b), op_type=OP_TYPE,
-                   transpose_a=str(int(bool(transpose_a))),
-                   transpose_b=str(int(bool(transpose_b))))
+                   **flags)
     return custom.plain_layout(F, out)
 
 

@@ -4,9 +4,10 @@ MXNet 1.9's CPU ``LayerNorm`` backward goes through its generic broadcast reduct
 many times its forward: 31 % of ``atkernel_resnet26_tiny``'s training step (its group norm is a
 layer norm of (N, groups, -1), :class:`~gluon_convattn.nn.atkernel.ChannelGroupNorm`) and 14 %
 of ACmix-Swin's. :func:`layer_norm` runs ``kernels/cpu/layer_norm.cc`` (OpenMP over rows, one
-pass forward, the row statistics recomputed backward so nothing but the input is kept) behind a
-CustomOp. Elsewhere (a GPU, float16, the CPU library not built) the same CustomOp computes
-MXNet's ``LayerNorm``; a graph built where the library is absent uses ``F.LayerNorm`` itself.
+pass forward, the row statistics recomputed backward so nothing but the input is kept): where
+it can, as the MXNet operator of :mod:`.extension`, else behind a CustomOp. Elsewhere (a GPU,
+float16, the CPU library not built) the same CustomOp computes MXNet's ``LayerNorm``; a graph
+built where the library is absent uses ``F.LayerNorm`` itself.
 The values are MXNet's (within float rounding: the statistics accumulate in double).
 """
 import ctypes
@@ -14,7 +15,7 @@ import ctypes
 import mxnet as mx
 import numpy as np
 
-from . import custom, library
+from . import custom, extension, library
 
 __all__ = ['layer_norm', 'OP_TYPE', 'kernel_available']
 
@@ -44,6 +45,9 @@ def layer_norm(F, x, gamma, beta, eps=1e-5, plain_consumer=False):
     """
     if not (library.on_cpu(F, x) and kernel_available()):
         return F.LayerNorm(x, gamma, beta, axis=-1, eps=eps)
+    if extension.usable(F, [x, gamma, beta]):
+        return extension.operator(F, extension.LAYER_NORM)(
+            *extension.guarded(F, [x, gamma, beta]), eps=repr(float(eps)))
     out = F.Custom(custom.plain_layout(F, x), gamma, beta, op_type=OP_TYPE, eps=repr(float(eps)))
     return out if plain_consumer else custom.plain_layout(F, out)
 

@@ -35,7 +35,7 @@ Stage = namedtuple('Stage', ['name', 'params', 'macs', 'subtractions'])
 _CONTAINERS = ('features', 'layers')
 _SLIDING = {'gluon_convattn_aggregation', 'gluon_convattn_local_dot',
             'gluon_convattn_subtraction', 'gluon_convattn_subtraction2'}
-_BATCH_DOT = 'gluon_convattn_batch_dot'     # ops.batch_dot's CustomOp (the CPU library's)
+_BATCH_DOT = 'gluon_convattn_batch_dot'     # ops.batch_dot's CustomOp or MXNet operator
 
 
 def _stage_blocks(net):
@@ -84,6 +84,8 @@ def _constant_nodes(nodes):
 def _node_cost(node, inputs, output, weight_is_constant):
     """(MACs, subtractions) of one graph node, given its input and output shapes."""
     op, attrs = node['op'], node.get('attrs', {})
+    if op == _BATCH_DOT or op in _SLIDING:         # the same kernels as MXNet operators
+        op, attrs = 'Custom', dict(attrs, op_type=op)
     out = int(np.prod(output))
     if op == 'Convolution':
         return (0 if weight_is_constant else out * int(np.prod(inputs[1][1:]))), 0

@@ -1,0 +1,239 @@
+"""The CPU library's kernels as MXNet operators (ops/extension.py): built by the install step,
+used where they may be, the same numbers as the composite operators and MXNet's own, gradient
+requests honoured, clear errors, and the CustomOps wherever the operators may not run."""
+import json
+
+import mxnet as mx
+import numpy as np
+import pytest
+from mxnet import autograd
+from mxnet.gluon import HybridBlock
+
+from gluon_convattn import ops
+from gluon_convattn.nn.transformer import LayerNorm
+from gluon_convattn.ops import cpu_build, extension, kernel_spec
+
+from ops_cases import PAD_MODES, WINDOWS, inputs, window_kwargs
+
+
+def test_the_install_step_built_and_loaded_the_operators():
+    assert cpu_build.mxnet_api_dir() is not None, 'MXNet ships no lib_api.h here'
+    assert extension.loaded(), 'the install step did not build %s' % cpu_build.PACKAGE_EXTENSION
+    for name in [extension.LAYER_NORM, extension.BATCH_DOT] + [
+            'gluon_convattn_' + op for op in extension.WINDOW_OPS]:
+        assert hasattr(mx.sym, name) and hasattr(mx.nd, name)
+
+
+class _Graph(HybridBlock):
+    """``fn(F, *inputs)`` as a block; each input first goes through ``x * 1``, so the operator
+    under test reads intermediate results, as it does inside a network."""
+
+    def __init__(self, fn, intermediate=True):
+        super(_Graph, self).__init__()
+        self.fn, self.intermediate = fn, intermediate
+
+    def hybrid_forward(self, F, *arrays):
+        return self.fn(F, *[a * 1 if self.intermediate else a for a in arrays])
+
+
+def _ops_in_graph(block):
+    return [n['op'] for n in json.loads(block._cached_graph[1].tojson())['nodes']]
+
+
+def _forward_backward(fn, arrays, hybridize, grad_seed=1, intermediate=True):
+    block = _Graph(fn, intermediate)
+    if hybridize:
+        block.hybridize(static_alloc=True, static_shape=True)
+    nd_in = [mx.nd.array(a, dtype=a.dtype) for a in arrays]
+    for a in nd_in:
+        a.attach_grad()
+    with autograd.record():
+        out = block(*nd_in)
+    head = np.random.RandomState(grad_seed).standard_normal(out.shape).astype(arrays[0].dtype)
+    out.backward(mx.nd.array(head, dtype=head.dtype))
+    return block, [out.asnumpy()] + [a.grad.asnumpy() for a in nd_in]
+
+
+def _window_fn(name, impl, **kwargs):
+    return lambda F, *arrays: getattr(ops, name)(F, *arrays, impl=impl, **kwargs)
+
+
+@pytest.mark.parametrize('hybridize', [False, True], ids=['imperative', 'hybridized'])
+@pytest.mark.parametrize('pad_mode', PAD_MODES)
+@pytest.mark.parametrize('case', WINDOWS, ids=[c[0] for c in WINDOWS])
+@pytest.mark.parametrize('name', list(extension.WINDOW_OPS))
+def test_window_operators_match_composite_forward_and_every_gradient(name, case, pad_mode,
+                                                                    hybridize):
+    kwargs = window_kwargs(case, pad_mode)
+    if name == 'local_dot':
+        kwargs['groups'] = 2
+    arrays = inputs(name, case, pad_mode, dtype='float64')
+    block, ours = _forward_backward(_window_fn(name, 'kernel', **kwargs), arrays, hybridize)
+    _, reference = _forward_backward(_window_fn(name, 'composite', **kwargs), arrays, hybridize)
+    if hybridize:
+        assert 'gluon_convattn_' + name in _ops_in_graph(block)
+    assert ours[0].shape == reference[0].shape
+    for got, want in zip(ours, reference):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize('name', list(extension.WINDOW_OPS))
+def test_window_operators_float32_repeated_on_the_threaded_engine(name):
+    case = WINDOWS[1]
+    kwargs = window_kwargs(case, 0)
+    if name == 'local_dot':
+        kwargs['groups'] = 4
+    arrays = inputs(name, case, 0, dtype='float32')
+    _, reference = _forward_backward(_window_fn(name, 'composite', **kwargs), arrays, True)
+    block = _Graph(_window_fn(name, 'kernel', **kwargs))
+    block.hybridize(static_alloc=True, static_shape=True)
+    for _ in range(3):
+        nd_in = [mx.nd.array(a) for a in arrays]
+        for a in nd_in:
+            a.attach_grad()
+        with autograd.record():
+            out = block(*nd_in)
+        head = np.random.RandomState(1).standard_normal(out.shape).astype('float32')
+        out.backward(mx.nd.array(head))
+        got = [out.asnumpy()] + [a.grad.asnumpy() for a in nd_in]
+        for g, want in zip(got, reference):
+            np.testing.assert_allclose(g, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize('case', WINDOWS, ids=[c[0] for c in WINDOWS])
+def test_output_shapes_follow_kernel_spec(case):
+    """The C++ geometry of the MXNet operators and kernel_spec's formulas agree."""
+    for name in extension.WINDOW_OPS:
+        arrays = inputs(name, case, 0, dtype='float32')
+        kwargs = window_kwargs(case, 0)
+        groups = 2 if name == 'local_dot' else None
+        win = ops.composite.window(kwargs['kernel_size'], kwargs['stride'], kwargs['padding'],
+                                   kwargs['dilation'], 0)
+        params = dict(zip(win._fields, (str(v) for v in win)))
+        if groups:
+            params['groups'] = str(groups)
+        symbols = [mx.sym.var('in%d' % i) for i in range(len(arrays))]
+        out = getattr(mx.sym, 'gluon_convattn_' + name)(*symbols, **params)
+        _, out_shapes, _ = out.infer_shape(**{'in%d' % i: a.shape for i, a in enumerate(arrays)})
+        geom = kernel_spec.geometry(arrays[0].shape, *win)
+        extra = kernel_spec.extra_arg(name, [a.shape for a in arrays], groups)
+        assert tuple(out_shapes[0]) == tuple(kernel_spec.output_shape(name, geom, extra))
+
+
+def test_a_wrong_weight_shape_is_named_by_the_operator():
+    x, w = mx.sym.var('x'), mx.sym.var('w')
+    out = mx.sym.gluon_convattn_aggregation(x, w, kernel='(3, 3)', stride='(1, 1)',
+                                            padding='(1, 1)', dilation='(1, 1)', pad_mode='0')
+    with pytest.raises(mx.base.MXNetError, match='the weights need shape'):
+        out.infer_shape(x=(2, 8, 6, 5), w=(2, 3, 9, 30))
+
+
+def test_float16_is_refused_with_a_way_out():
+    out = mx.sym.gluon_convattn_batch_dot(mx.sym.var('a'), mx.sym.var('b'), transpose_a='0',
+                                          transpose_b='0')
+    with pytest.raises(mx.base.MXNetError, match='GLUON_CONVATTN_MXNET_OPS=0'):
+        out.infer_type(a='float16', b='float16')
+
+
+@pytest.mark.parametrize('transpose_a', [False, True])
+@pytest.mark.parametrize('transpose_b', [False, True])
+@pytest.mark.parametrize('hybridize', [False, True], ids=['imperative', 'hybridized'])
+def test_batch_dot_matches_mxnet(transpose_a, transpose_b, hybridize):
+    rs = np.random.RandomState(0)
+    a = rs.standard_normal((5, 7, 13) if transpose_a else (5, 13, 7))
+    b = rs.standard_normal((5, 35, 7) if transpose_b else (5, 7, 35))
+    flags = dict(transpose_a=transpose_a, transpose_b=transpose_b)
+    block, ours = _forward_backward(lambda F, x, y: ops.batch_dot(F, x, y, **flags), [a, b],
+                                    hybridize)
+    _, want = _forward_backward(lambda F, x, y: F.batch_dot(x, y, **flags), [a, b], hybridize)
+    if hybridize:
+        assert extension.BATCH_DOT in _ops_in_graph(block)
+    for got, ref in zip(ours, want):
+        np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize('hybridize', [False, True], ids=['imperative', 'hybridized'])
+def test_layer_norm_gradients_accumulate_with_grad_req_add(hybridize):
+    """MXNet gives these operators no write request: the parameters' gradients must still add
+    up over two backward passes, through the copies :func:`extension.guarded` puts in."""
+    norm = LayerNorm(in_channels=6)
+    norm.initialize()
+    norm.collect_params().setattr('grad_req', 'add')
+    norm.gamma.set_data(mx.nd.array(np.linspace(0.5, 2, 6)))
+    if hybridize:
+        norm.hybridize(static_alloc=True, static_shape=True)
+    x = mx.nd.array(np.random.RandomState(0).standard_normal((4, 6)))
+    x.attach_grad(grad_req='add')
+    grads = []
+    for _ in range(2):
+        with autograd.record():
+            loss = (norm(x) * mx.nd.arange(24).reshape((4, 6))).sum()
+        loss.backward()
+        grads.append([p.grad().asnumpy().copy() for p in (norm.gamma, norm.beta)] +
+                     [x.grad.asnumpy().copy()])
+    if hybridize:
+        assert extension.LAYER_NORM in _ops_in_graph(norm)
+    for once, twice in zip(*grads):
+        assert np.abs(once).max() > 0
+        np.testing.assert_allclose(twice, 2 * once, rtol=1e-5, atol=1e-6)
+
+
+def test_window_operator_input_gradients_accumulate_with_grad_req_add():
+    case = WINDOWS[0]
+    kwargs = window_kwargs(case, 0)
+    arrays = [mx.nd.array(a) for a in inputs('aggregation', case, 0, dtype='float32')]
+    block = _Graph(_window_fn('aggregation', 'kernel', **kwargs), intermediate=False)
+    block.hybridize(static_alloc=True, static_shape=True)
+    for a in arrays:
+        a.attach_grad(grad_req='add')
+    grads = []
+    for _ in range(2):
+        with autograd.record():
+            loss = block(*arrays).sum()
+        loss.backward()
+        grads.append([a.grad.asnumpy().copy() for a in arrays])
+    assert 'gluon_convattn_aggregation' in _ops_in_graph(block)
+    for once, twice in zip(*grads):
+        np.testing.assert_allclose(twice, 2 * once, rtol=1e-5, atol=1e-5)
+
+
+def _layer_norm_graph_ops():
+    block = _Graph(lambda F, x, g, b: ops.layer_norm(F, x, g, b))
+    block.hybridize()
+    block(mx.nd.ones((2, 4)), mx.nd.ones((4,)), mx.nd.zeros((4,)))
+    ops_in = _ops_in_graph(block)
+    return extension.LAYER_NORM in ops_in, 'Custom' in ops_in
+
+
+def test_switched_off_by_the_environment_variable(monkeypatch):
+    assert _layer_norm_graph_ops() == (True, False)
+    monkeypatch.setenv(extension.ENV_VAR, '0')
+    assert _layer_norm_graph_ops() == (False, True)
+
+
+def test_not_used_when_mxnet_adds_gradients_in_place(monkeypatch):
+    monkeypatch.setenv('MXNET_EXEC_ENABLE_ADDTO', '1')
+    assert _layer_norm_graph_ops() == (False, True)
+
+
+def test_not_used_for_a_graph_built_for_a_gpu():
+    with mx.gpu(0):                 # only the context Gluon builds a graph in; no GPU needed
+        assert not extension.usable(mx.sym, [mx.sym.var('x')])
+    assert extension.usable(mx.sym, [mx.sym.var('x')])
+
+
+def test_cpu_build_says_when_mxnet_headers_are_missing(tmp_path, monkeypatch):
+    monkeypatch.setattr(cpu_build, 'mxnet_api_dir', lambda: None)
+    with pytest.raises(cpu_build.CompilerError, match='lib_api.h'):
+        cpu_build.build_extension(str(tmp_path))
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_library_that_does_not_load_warns_and_leaves_the_customops(tmp_path, monkeypatch):
+    broken = tmp_path / 'libgluon_convattn_mxnet.so'
+    broken.write_bytes(b'not a shared library')
+    monkeypatch.setattr(cpu_build, 'PACKAGE_EXTENSION', str(broken))
+    monkeypatch.setattr(extension, '_state', {})
+    with pytest.warns(RuntimeWarning, match='did not load.*cpu_build'):
+        assert not extension.loaded()
+    assert not extension.usable(mx.sym, [mx.sym.var('x')])
