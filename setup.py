@@ -30,20 +30,19 @@ class BuildCpuKernels(build_ext):
         cpu_build = _cpu_build()
         package_dir = os.path.join('gluon_convattn', 'ops')
         out_dir = package_dir if self.inplace else os.path.join(self.build_lib, package_dir)
-        try:
-            print('built %s' % cpu_build.build(out_dir))
-        except cpu_build.CompilerError as err:
-            print('WARNING: the CPU kernels were not built (%s); the operators will run their '
-                  'composite form on the CPU. Build them later with '
-                  '`python -m gluon_convattn.ops.cpu_build`.' % err)
-            return
-        try:
-            print('built %s' % cpu_build.build_extension(out_dir))
-        except cpu_build.CompilerError as err:
-            # an isolated build environment has no MXNet; `make test` builds it afterwards
-            print('note: the MXNet operators were not built (%s); the layer norm and batched '
-                  'product run as CustomOps until `python -m gluon_convattn.ops.cpu_build` '
-                  'builds them.' % err)
+        steps = [(cpu_build.build, 'WARNING: the CPU kernels were not built (%s); the operators '
+                  'will run their composite form on the CPU. Build them later with '
+                  '`python -m gluon_convattn.ops.cpu_build`.'),
+                 # an isolated build environment has no MXNet; `make test` builds it afterwards
+                 (cpu_build.build_extension, 'note: the MXNet operators were not built (%s); '
+                  'the kernels run behind CustomOps until `python -m '
+                  'gluon_convattn.ops.cpu_build` builds them.')]
+        for step, failed in steps:
+            try:
+                print('built %s' % step(out_dir))
+            except cpu_build.CompilerError as err:
+                print(failed % err)
+                return
 
 
 class BinaryDistribution(Distribution):

@@ -208,8 +208,8 @@ def main(argv=None):
     try:
         print(build_extension(args.out_dir))
     except CompilerError as err:
-        print('note: the MXNet operators were not built, so the layer norm and batched product '
-              'run as CustomOps: %s' % err, file=sys.stderr)
+        print('note: the MXNet operators were not built, so the kernels run behind CustomOps: '
+              '%s' % err, file=sys.stderr)
     return 0
 
 

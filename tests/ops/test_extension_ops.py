@@ -237,3 +237,17 @@ def test_a_library_that_does_not_load_warns_and_leaves_the_customops(tmp_path, m
     with pytest.warns(RuntimeWarning, match='did not load.*cpu_build'):
         assert not extension.loaded()
     assert not extension.usable(mx.sym, [mx.sym.var('x')])
+
+
+def test_a_cpu_graph_exported_with_the_operators_loads_and_runs_again(tmp_path):
+    """Importing the package registers the operators, so an exported CPU graph imports."""
+    x = mx.nd.array(np.random.RandomState(0).standard_normal((2, 5, 8)))
+    norm = LayerNorm(in_channels=8)
+    norm.initialize()
+    norm.hybridize()
+    want = norm(x)
+    assert extension.LAYER_NORM in _ops_in_graph(norm)
+    norm.export(str(tmp_path / 'norm'))
+    loaded = mx.gluon.SymbolBlock.imports(str(tmp_path / 'norm-symbol.json'), ['data'],
+                                          str(tmp_path / 'norm-0000.params'))
+    np.testing.assert_allclose(loaded(x).asnumpy(), want.asnumpy(), rtol=1e-6, atol=1e-6)
