@@ -20,7 +20,8 @@ hard-coded shapes:
   (and the CPU library's layer norm and batched product as MXNet's ``LayerNorm`` and
   ``batch_dot``);
 * the same operators as MXNet operators (``gluon_convattn_<name>``, :mod:`..ops.extension`),
-  translated as the CustomOps;
+  translated as the CustomOps, and ACmix's output mix (``gluon_convattn_mix``) as its
+  composite form;
 * ``SwapAxis`` of an axis with itself (the plain-layout copies around those CustomOps):
   ``Identity``.
 
@@ -36,7 +37,9 @@ import mxnet as mx
 import numpy as np
 
 from ..ops import composite, kernel_spec
+from ..ops.extension import MIX as MIX_OP_TYPE
 from ..ops.matmul import OP_TYPE as BATCH_DOT_OP_TYPE
+from ..ops.mix import mix_composite
 from ..ops.norm import OP_TYPE as LAYER_NORM_OP_TYPE
 
 __all__ = ['OPSET', 'installed', 'TRANSLATIONS']
@@ -302,12 +305,15 @@ def convert_custom(node, **kwargs):
         arrays = [mx.sym.var('in%d' % i) for i in range(len(inputs))]
         composite_sym = mx.sym.batch_dot(*arrays, transpose_a=_is_true(attrs['transpose_a']),
                                          transpose_b=_is_true(attrs['transpose_b']))
+    elif op_type == MIX_OP_TYPE:
+        arrays = [mx.sym.var('in%d' % i) for i in range(len(inputs))]
+        composite_sym = mix_composite(mx.sym, arrays[2], arrays[3], arrays[0], arrays[1])
     elif op_type in operators:
         composite_sym = _composite_symbol(operators[op_type], attrs, len(inputs))
     else:
         raise ValueError('Custom operator %r has no ONNX translation; only the kernel '
                          'CustomOps %s export' % (op_type, sorted(operators) + [
-                             LAYER_NORM_OP_TYPE, BATCH_DOT_OP_TYPE]))
+                             LAYER_NORM_OP_TYPE, BATCH_DOT_OP_TYPE, MIX_OP_TYPE]))
     sub_nodes = json.loads(composite_sym.tojson())['nodes']
     lookup, converted = [], []
     for j, sub in enumerate(sub_nodes):
@@ -356,7 +362,8 @@ TRANSLATIONS = {
     'GroupNorm': convert_group_norm,
     'Custom': convert_custom,
 }
-TRANSLATIONS.update({name: convert_extension for name in [LAYER_NORM_OP_TYPE, BATCH_DOT_OP_TYPE] + [
+TRANSLATIONS.update({name: convert_extension for name in [
+    LAYER_NORM_OP_TYPE, BATCH_DOT_OP_TYPE, MIX_OP_TYPE] + [
     'gluon_convattn_' + op for op in kernel_spec.OPERATORS]})
 
 

@@ -14,6 +14,7 @@ import mxnet as mx
 from ..utils.checks import check_array, check_float16_on_cpu
 from . import composite, custom, extension
 from .matmul import batch_dot
+from .mix import mix
 from .norm import layer_norm
 
 # registers the MXNet operators now, so that a symbol file holding them loads after
@@ -21,7 +22,7 @@ from .norm import layer_norm
 extension.loaded()
 
 __all__ = ['aggregation', 'subtraction', 'subtraction2', 'local_dot', 'unfold', 'tap_softmax',
-           'layer_norm', 'batch_dot', 'resolve_impl', 'check_impl', 'IMPLS']
+           'layer_norm', 'batch_dot', 'mix', 'resolve_impl', 'check_impl', 'IMPLS']
 
 IMPLS = ('auto', 'composite', 'kernel')
 ENV_VAR = 'GLUON_CONVATTN_OPS'

@@ -2,8 +2,8 @@
 
 ``kernels/mxnet/*.cc``, built by :mod:`.cpu_build` into :data:`~.cpu_build.PACKAGE_EXTENSION`
 and loaded here once with ``mx.library.load``, registers ``gluon_convattn_layer_norm``,
-``gluon_convattn_batch_dot`` and the sliding-window operators ``gluon_convattn_<name>`` as
-operators of MXNet itself. They run the same kernels as the CustomOps of :mod:`.custom`,
+``gluon_convattn_batch_dot``, ``gluon_convattn_mix`` (:mod:`.mix`) and the sliding-window
+operators ``gluon_convattn_<name>`` as operators of MXNet itself. They run the same kernels as the CustomOps of :mod:`.custom`,
 :mod:`.norm` and :mod:`.matmul`, but inside MXNet's engine: no Python call, no global
 interpreter lock, no second OpenMP thread team beside MXNet's, no plain-layout copies (MXNet
 reorders an MKL-DNN input into a new plain array itself). On ACmix-Swin-T that is 40 % of the
@@ -40,12 +40,13 @@ import numpy as np
 
 from . import cpu_build
 
-__all__ = ['ENV_VAR', 'LAYER_NORM', 'BATCH_DOT', 'WINDOW_OPS', 'loaded', 'usable', 'guarded',
+__all__ = ['ENV_VAR', 'LAYER_NORM', 'BATCH_DOT', 'MIX', 'WINDOW_OPS', 'loaded', 'usable', 'guarded',
            'operator']
 
 ENV_VAR = 'GLUON_CONVATTN_MXNET_OPS'
 LAYER_NORM = 'gluon_convattn_layer_norm'
 BATCH_DOT = 'gluon_convattn_batch_dot'
+MIX = 'gluon_convattn_mix'
 #: the sliding-window operators that run as MXNet operators
 WINDOW_OPS = ('aggregation', 'subtraction', 'subtraction2', 'local_dot')
 

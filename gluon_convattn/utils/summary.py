@@ -4,7 +4,8 @@ The graph (``net(mx.sym.var('data'))``) is walked node by node with the shapes M
 one image. Multiply-adds (MACs; one multiplication and one addition count once) are counted for:
 
 * ``Convolution``: output elements x (C_in / groups) x kh x kw; ``FullyConnected``: output
-  elements x input features; ``batch_dot``/``dot``: output elements x the contracted length.
+  elements x input features; ``batch_dot``/``dot``: output elements x the contracted length
+  (none for a length of 1, a scaling).
   Biases are not counted. A convolution whose filters are constants built in the graph (not
   derived from any parameter; KAConv's one-hot shift filters) moves data and counts zero.
 * The sliding-window operators by what they compute, which needs the graph of their kernel
@@ -94,7 +95,9 @@ def _node_cost(node, inputs, output, weight_is_constant):
     if op in ('batch_dot', 'dot') or (op == 'Custom' and attrs.get('op_type') == _BATCH_DOT):
         lhs = inputs[0]
         transposed = attrs.get('transpose_a', 'False') in ('True', '1')
-        return out * int(lhs[-2] if transposed else lhs[-1]), 0
+        contracted = int(lhs[-2] if transposed else lhs[-1])
+        # a product over one element is a scaling (ACmix's rate mix written as a dot)
+        return (out * contracted if contracted > 1 else 0), 0
     if op == 'Custom' and attrs.get('op_type') in _SLIDING:
         kind = attrs['op_type'][len('gluon_convattn_'):]
         if kind == 'aggregation':                  # out (N, C, Ho, Wo); w (N, Cw, taps, L)

@@ -12,6 +12,7 @@ from mxnet.gluon import HybridBlock
 from gluon_convattn import ops
 from gluon_convattn.nn.transformer import LayerNorm
 from gluon_convattn.ops import cpu_build, extension, kernel_spec
+from gluon_convattn.ops.mix import mix_composite
 
 from ops_cases import PAD_MODES, WINDOWS, inputs, window_kwargs
 
@@ -19,7 +20,7 @@ from ops_cases import PAD_MODES, WINDOWS, inputs, window_kwargs
 def test_the_install_step_built_and_loaded_the_operators():
     assert cpu_build.mxnet_api_dir() is not None, 'MXNet ships no lib_api.h here'
     assert extension.loaded(), 'the install step did not build %s' % cpu_build.PACKAGE_EXTENSION
-    for name in [extension.LAYER_NORM, extension.BATCH_DOT] + [
+    for name in [extension.LAYER_NORM, extension.BATCH_DOT, extension.MIX] + [
             'gluon_convattn_' + op for op in extension.WINDOW_OPS]:
         assert hasattr(mx.sym, name) and hasattr(mx.nd, name)
 
@@ -251,3 +252,41 @@ def test_a_cpu_graph_exported_with_the_operators_loads_and_runs_again(tmp_path):
     loaded = mx.gluon.SymbolBlock.imports(str(tmp_path / 'norm-symbol.json'), ['data'],
                                           str(tmp_path / 'norm-0000.params'))
     np.testing.assert_allclose(loaded(x).asnumpy(), want.asnumpy(), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize('hybridize', [False, True], ids=['imperative', 'hybridized'])
+def test_mix_matches_its_composite_form_with_every_gradient(hybridize):
+    rs = np.random.RandomState(3)
+    arrays = [rs.standard_normal((2, 5, 3, 7)), rs.standard_normal((2, 5, 3, 7)),
+              np.array([0.3]), np.array([-1.7])]
+
+    def ours(F, a, b, r1, r2):
+        return ops.mix(F, r1, r2, a, b)
+
+    def composite(F, a, b, r1, r2):
+        return mix_composite(F, r1, r2, a, b)
+    block, got = _forward_backward(ours, arrays, hybridize)
+    _, want = _forward_backward(composite, arrays, hybridize)
+    if hybridize:
+        assert extension.MIX in _ops_in_graph(block)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-10)
+
+
+def test_mix_rates_accumulate_with_grad_req_add():
+    """The rates are parameters: their gradients add up over two backward passes."""
+    a, b = (mx.nd.array(np.random.RandomState(i).standard_normal((2, 3, 4))) for i in (0, 1))
+    rates = [mx.nd.array([0.5]), mx.nd.array([2.0])]
+    block = _Graph(lambda F, a, b, r1, r2: ops.mix(F, r1, r2, a, b), intermediate=False)
+    block.hybridize(static_alloc=True, static_shape=True)
+    for r in rates:
+        r.attach_grad(grad_req='add')
+    grads = []
+    for _ in range(2):
+        with autograd.record():
+            loss = (block(a, b, *rates) * a).sum()
+        loss.backward()
+        grads.append([r.grad.asnumpy().copy() for r in rates])
+    assert extension.MIX in _ops_in_graph(block)
+    for once, twice in zip(*grads):
+        np.testing.assert_allclose(twice, 2 * once, rtol=1e-5)
