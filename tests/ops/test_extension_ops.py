@@ -290,3 +290,13 @@ def test_mix_rates_accumulate_with_grad_req_add():
     assert extension.MIX in _ops_in_graph(block)
     for once, twice in zip(*grads):
         np.testing.assert_allclose(twice, 2 * once, rtol=1e-5)
+
+
+def test_reflection_padding_wider_than_the_input_is_refused_in_a_graph():
+    """Shapes are known only when the graph runs: the operator checks what the Python checks
+    of an imperative call check, instead of reading outside the input."""
+    block = _Graph(_window_fn('subtraction2', 'kernel', kernel_size=7, padding=3, pad_mode=1))
+    block.hybridize()
+    small = [mx.nd.ones((1, 2, 3, 9)), mx.nd.ones((1, 2, 3, 9))]
+    with pytest.raises(mx.base.MXNetError, match='reflection padding 3 needs inputs of at least 4'):
+        block(*small).wait_to_read()

@@ -65,21 +65,31 @@ bool geometry(const Attrs& attrs, const std::vector<int64_t>& x, const char* op,
     MX_ERROR_MSG << op << ": needs a 4-d (N, C, H, W) input, got " << x.size() << " axes";
     return false;
   }
+  const std::vector<int> modes = integers(attrs, "pad_mode");
+  const int mode = modes.empty() ? 0 : modes[0];
+  if (mode != 0 && mode != 1) {
+    MX_ERROR_MSG << op << ": pad_mode must be 0 (zeros) or 1 (reflection), got " << mode;
+    return false;
+  }
   int out[2];
   for (int i = 0; i < 2; ++i) {
     const int64_t span = x[2 + i] + 2 * p[i] - d[i] * (k[i] - 1) - 1;
-    if (k[i] < 1 || s[i] < 1 || d[i] < 1 || p[i] < 0 || span < 0) {
+    if (k[i] < 1 || k[i] % 2 == 0 || s[i] < 1 || d[i] < 1 || p[i] < 0 || span < 0) {
       MX_ERROR_MSG << op << ": the window (kernel " << k[i] << ", stride " << s[i]
                    << ", padding " << p[i] << ", dilation " << d[i] << ") does not fit an input "
-                   << "of size " << x[2 + i];
+                   << "of size " << x[2 + i] << " (kernels are odd)";
+      return false;
+    }
+    if (mode == 1 && p[i] >= x[2 + i]) {
+      MX_ERROR_MSG << op << ": reflection padding " << p[i] << " needs inputs of at least "
+                   << p[i] + 1 << " along each padded axis, got " << x[2 + i];
       return false;
     }
     out[i] = static_cast<int>(span / s[i] + 1);
   }
-  const std::vector<int> mode = integers(attrs, "pad_mode");
   const int values[15] = {static_cast<int>(x[0]), static_cast<int>(x[1]), static_cast<int>(x[2]),
                           static_cast<int>(x[3]), out[0], out[1], k[0], k[1], s[0], s[1], p[0],
-                          p[1], d[0], d[1], mode.empty() ? 0 : mode[0]};
+                          p[1], d[0], d[1], mode};
   for (int i = 0; i < 15; ++i) g->v[i] = values[i];
   return true;
 }
