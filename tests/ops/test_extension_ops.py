@@ -179,23 +179,31 @@ def test_layer_norm_gradients_accumulate_with_grad_req_add(hybridize):
         np.testing.assert_allclose(twice, 2 * once, rtol=1e-5, atol=1e-6)
 
 
+def _one_and_two_backward_passes(block, arrays, tracked, weight=None):
+    """The gradients of ``tracked`` (attached with grad_req 'add') after one and after two
+    backward passes of ``(block(*arrays) * weight).sum()``."""
+    for t in tracked:
+        t.attach_grad(grad_req='add')
+    grads = []
+    for _ in range(2):
+        with autograd.record():
+            out = block(*arrays)
+            loss = (out if weight is None else out * weight).sum()
+        loss.backward()
+        grads.append([t.grad.asnumpy().copy() for t in tracked])
+    return grads
+
+
 def test_window_operator_input_gradients_accumulate_with_grad_req_add():
     case = WINDOWS[0]
     kwargs = window_kwargs(case, 0)
     arrays = [mx.nd.array(a) for a in inputs('aggregation', case, 0, dtype='float32')]
     block = _Graph(_window_fn('aggregation', 'kernel', **kwargs), intermediate=False)
     block.hybridize(static_alloc=True, static_shape=True)
-    for a in arrays:
-        a.attach_grad(grad_req='add')
-    grads = []
-    for _ in range(2):
-        with autograd.record():
-            loss = block(*arrays).sum()
-        loss.backward()
-        grads.append([a.grad.asnumpy().copy() for a in arrays])
+    once, twice = _one_and_two_backward_passes(block, arrays, arrays)
     assert 'gluon_convattn_aggregation' in _ops_in_graph(block)
-    for once, twice in zip(*grads):
-        np.testing.assert_allclose(twice, 2 * once, rtol=1e-5, atol=1e-5)
+    for a, b in zip(once, twice):
+        np.testing.assert_allclose(b, 2 * a, rtol=1e-5, atol=1e-5)
 
 
 def _layer_norm_graph_ops():
@@ -279,17 +287,10 @@ def test_mix_rates_accumulate_with_grad_req_add():
     rates = [mx.nd.array([0.5]), mx.nd.array([2.0])]
     block = _Graph(lambda F, a, b, r1, r2: ops.mix(F, r1, r2, a, b), intermediate=False)
     block.hybridize(static_alloc=True, static_shape=True)
-    for r in rates:
-        r.attach_grad(grad_req='add')
-    grads = []
-    for _ in range(2):
-        with autograd.record():
-            loss = (block(a, b, *rates) * a).sum()
-        loss.backward()
-        grads.append([r.grad.asnumpy().copy() for r in rates])
+    once, twice = _one_and_two_backward_passes(block, [a, b] + rates, rates, weight=a)
     assert extension.MIX in _ops_in_graph(block)
-    for once, twice in zip(*grads):
-        np.testing.assert_allclose(twice, 2 * once, rtol=1e-5)
+    for r1, r2 in zip(once, twice):
+        np.testing.assert_allclose(r2, 2 * r1, rtol=1e-5)
 
 
 def test_reflection_padding_wider_than_the_input_is_refused_in_a_graph():
