@@ -280,12 +280,11 @@ class _Output(object):
         self.name, self.dtype = name, np.dtype(dtype)
 
 
-def _composite_symbol(operator, attrs, count):
-    """The composite form of a kernel CustomOp node, on variables in0, in1, ..."""
+def _composite_symbol(operator, attrs, arrays):
+    """The composite form of a kernel CustomOp node, on the variables ``arrays``."""
     win = composite.window(_ints(attrs['kernel']), _ints(attrs['stride']),
                            _ints(attrs['padding']), _ints(attrs['dilation']),
                            int(attrs['pad_mode']))
-    arrays = [mx.sym.var('in%d' % i) for i in range(count)]
     kwargs = dict(kernel_size=win.kernel, stride=win.stride, padding=win.padding,
                   dilation=win.dilation, pad_mode=win.pad_mode)
     if operator == 'local_dot':
@@ -298,18 +297,16 @@ def convert_custom(node, **kwargs):
     name, inputs, dtypes, attrs = _inputs(node, kwargs)
     op_type = attrs.get('op_type', '')
     operators = {'gluon_convattn_' + op: op for op in kernel_spec.OPERATORS}
+    arrays = [mx.sym.var('in%d' % i) for i in range(len(inputs))]
     if op_type == LAYER_NORM_OP_TYPE:
-        arrays = [mx.sym.var('in%d' % i) for i in range(len(inputs))]
         composite_sym = mx.sym.LayerNorm(*arrays, axis=-1, eps=float(attrs['eps']))
     elif op_type == BATCH_DOT_OP_TYPE:
-        arrays = [mx.sym.var('in%d' % i) for i in range(len(inputs))]
         composite_sym = mx.sym.batch_dot(*arrays, transpose_a=_is_true(attrs['transpose_a']),
                                          transpose_b=_is_true(attrs['transpose_b']))
     elif op_type == MIX_OP_TYPE:
-        arrays = [mx.sym.var('in%d' % i) for i in range(len(inputs))]
         composite_sym = mix_composite(mx.sym, arrays[2], arrays[3], arrays[0], arrays[1])
     elif op_type in operators:
-        composite_sym = _composite_symbol(operators[op_type], attrs, len(inputs))
+        composite_sym = _composite_symbol(operators[op_type], attrs, arrays)
     else:
         raise ValueError('Custom operator %r has no ONNX translation; only the kernel '
                          'CustomOps %s export' % (op_type, sorted(operators) + [

@@ -9,8 +9,9 @@ row by row, with the window geometry from the same formulas; the launcher prefer
 also compiles ``kernels/cpu/*.cc``, CPU-only operators (a layer normalisation, :mod:`.norm`).
 
 A second library, :data:`EXTENSION_LIBRARY`, holds the same kernels as MXNet operators
-(``kernels/mxnet/*.cc`` with MXNet's ``lib_api``, loaded by :mod:`.extension`). It needs MXNet's headers, which the MXNet wheel ships: it is built where
-MXNet is installed (found without importing it), and skipped, with a note, where it is not.
+(``kernels/mxnet/*.cc`` with MXNet's ``lib_api``, loaded by :mod:`.extension`). It needs
+MXNet's headers, which the MXNet wheel ships: it is built where MXNet is installed (found
+without importing it), and skipped, with a note, where it is not.
 
 This module imports neither MXNet nor the rest of the package, so ``setup.py`` runs it at
 install time (``build_ext``), and it can be run by hand::

@@ -121,8 +121,7 @@ def _params(win, groups):
 
 def apply(F, name, inputs, win, groups=None, plain=()):
     """``F.Custom`` of operator ``name`` on ``inputs`` with window ``win`` (a composite.Window),
-    or where :func:`.extension.usable` allows (operators of :data:`.extension.WINDOW_OPS`), the
-    MXNet operator of the same name.
+    or where :func:`.extension.usable` allows, the MXNet operator of the same name.
 
     Imperative calls check shapes and dtype first and raise ValueError naming the problem.
     ``plain[i]`` True skips the plain-layout copy of input ``i`` (the caller knows it is
@@ -131,7 +130,7 @@ def apply(F, name, inputs, win, groups=None, plain=()):
     if F is mx.nd:
         _check_shapes(name, [i.shape for i in inputs], win, groups)
         check_runnable(inputs[0].context, np.dtype(inputs[0].dtype).name, 'ops.' + name)
-    if name in extension.WINDOW_OPS and extension.usable(F, inputs):
+    if extension.usable(F, inputs):
         return extension.operator(F, op_type(name))(*extension.guarded(F, inputs),
                                                     **_params(win, groups))
     plain = tuple(plain) + (False,) * (len(inputs) - len(plain))

@@ -40,15 +40,13 @@ import numpy as np
 
 from . import cpu_build
 
-__all__ = ['ENV_VAR', 'LAYER_NORM', 'BATCH_DOT', 'MIX', 'WINDOW_OPS', 'loaded', 'usable', 'guarded',
+__all__ = ['ENV_VAR', 'LAYER_NORM', 'BATCH_DOT', 'MIX', 'loaded', 'usable', 'guarded',
            'operator']
 
 ENV_VAR = 'GLUON_CONVATTN_MXNET_OPS'
 LAYER_NORM = 'gluon_convattn_layer_norm'
 BATCH_DOT = 'gluon_convattn_batch_dot'
 MIX = 'gluon_convattn_mix'
-#: the sliding-window operators that run as MXNet operators
-WINDOW_OPS = ('aggregation', 'subtraction', 'subtraction2', 'local_dot')
 
 _state = {}
 _lock = threading.Lock()
@@ -76,9 +74,8 @@ def _load(path):
     try:
         mx.library.load(path, verbose=False)
     except mx.base.MXNetError as err:
-        warnings.warn('gluon_convattn: %s did not load (%s); the layer norm and batched product '
-                      'run as CustomOps. Rebuild it with `python -m gluon_convattn.ops.cpu_build`.'
-                      % (path, str(err).strip().splitlines()[0]), RuntimeWarning, stacklevel=4)
+        warnings.warn('gluon_convattn: %s did not load (%s); the kernels run behind CustomOps. '
+                      'Rebuild it with `python -m gluon_convattn.ops.cpu_build`.' % (path, str(err).strip().splitlines()[0]), RuntimeWarning, stacklevel=4)
         return False
     return True
 

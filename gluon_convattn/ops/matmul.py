@@ -16,7 +16,7 @@ from . import custom, extension, library
 
 __all__ = ['batch_dot', 'OP_TYPE']
 
-OP_TYPE = 'gluon_convattn_batch_dot'
+OP_TYPE = extension.BATCH_DOT           # the CustomOp and the MXNet operator share the name
 
 
 def batch_dot(F, a, b, transpose_a=False, transpose_b=False):

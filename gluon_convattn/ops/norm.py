@@ -19,7 +19,7 @@ from . import custom, extension, library
 
 __all__ = ['layer_norm', 'OP_TYPE', 'kernel_available']
 
-OP_TYPE = 'gluon_convattn_layer_norm'
+OP_TYPE = extension.LAYER_NORM          # the CustomOp and the MXNet operator share the name
 
 
 def kernel_available():

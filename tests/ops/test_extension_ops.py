@@ -21,7 +21,7 @@ def test_the_install_step_built_and_loaded_the_operators():
     assert cpu_build.mxnet_api_dir() is not None, 'MXNet ships no lib_api.h here'
     assert extension.loaded(), 'the install step did not build %s' % cpu_build.PACKAGE_EXTENSION
     for name in [extension.LAYER_NORM, extension.BATCH_DOT, extension.MIX] + [
-            'gluon_convattn_' + op for op in extension.WINDOW_OPS]:
+            'gluon_convattn_' + op for op in kernel_spec.OPERATORS]:
         assert hasattr(mx.sym, name) and hasattr(mx.nd, name)
 
 
@@ -62,7 +62,7 @@ def _window_fn(name, impl, **kwargs):
 @pytest.mark.parametrize('hybridize', [False, True], ids=['imperative', 'hybridized'])
 @pytest.mark.parametrize('pad_mode', PAD_MODES)
 @pytest.mark.parametrize('case', WINDOWS, ids=[c[0] for c in WINDOWS])
-@pytest.mark.parametrize('name', list(extension.WINDOW_OPS))
+@pytest.mark.parametrize('name', list(kernel_spec.OPERATORS))
 def test_window_operators_match_composite_forward_and_every_gradient(name, case, pad_mode,
                                                                     hybridize):
     kwargs = window_kwargs(case, pad_mode)
@@ -78,7 +78,7 @@ def test_window_operators_match_composite_forward_and_every_gradient(name, case,
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
 
 
-@pytest.mark.parametrize('name', list(extension.WINDOW_OPS))
+@pytest.mark.parametrize('name', list(kernel_spec.OPERATORS))
 def test_window_operators_float32_repeated_on_the_threaded_engine(name):
     case = WINDOWS[1]
     kwargs = window_kwargs(case, 0)
@@ -104,7 +104,7 @@ def test_window_operators_float32_repeated_on_the_threaded_engine(name):
 @pytest.mark.parametrize('case', WINDOWS, ids=[c[0] for c in WINDOWS])
 def test_output_shapes_follow_kernel_spec(case):
     """The C++ geometry of the MXNet operators and kernel_spec's formulas agree."""
-    for name in extension.WINDOW_OPS:
+    for name in kernel_spec.OPERATORS:
         arrays = inputs(name, case, 0, dtype='float32')
         kwargs = window_kwargs(case, 0)
         groups = 2 if name == 'local_dot' else None

@@ -134,20 +134,15 @@ void product(void (*fn)(const T*, const T*, T*, int, int, int, int, int, int), M
   fn(a.data<T>(), b.data<T>(), out, batch, m, n, k, ta, tb);
 }
 
-template <typename T>
-void bd_forward_typed(void (*fn)(const T*, const T*, T*, int, int, int, int, int, int),
-                      std::vector<MXTensor>* inputs, std::vector<MXTensor>* outputs, bool ta,
-                      bool tb) {
-  product<T>(fn, (*inputs)[0], (*inputs)[1], (*outputs)[0].data<T>(), ta, tb);
-}
-
 MXReturnValue bd_forward(const Attrs& attrs, std::vector<MXTensor>* inputs,
                          std::vector<MXTensor>* outputs, const OpResource& res) {
   const bool ta = flag(attrs, "transpose_a"), tb = flag(attrs, "transpose_b");
-  if ((*inputs)[0].dtype == kFloat32)
-    bd_forward_typed<float>(batch_dot_float, inputs, outputs, ta, tb);
+  MXTensor& a = (*inputs)[0];
+  MXTensor& b = (*inputs)[1];
+  if (a.dtype == kFloat32)
+    product<float>(batch_dot_float, a, b, (*outputs)[0].data<float>(), ta, tb);
   else
-    bd_forward_typed<double>(batch_dot_double, inputs, outputs, ta, tb);
+    product<double>(batch_dot_double, a, b, (*outputs)[0].data<double>(), ta, tb);
   return MX_SUCCESS;
 }
 
