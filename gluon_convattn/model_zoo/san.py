@@ -1,6 +1,7 @@
 """SAN networks (hszhao/SAN ``model/san.py``): SAN10, SAN15 and SAN19, pairwise and patchwise."""
 from mxnet.gluon import nn
 
+from .. import ops
 from ..nn.san import SA_TYPES, SANBottleneck
 from ..utils.checks import (check_choice, check_image_batch, check_int_list, check_odd,
                             check_positive_int)
@@ -111,13 +112,13 @@ class SAN(NetworkBlock):
         return super(SAN, self).forward(x, *args)
 
     def hybrid_forward(self, F, x):
-        x = F.relu(self.bn_in(self.conv_in(x)))
+        x = ops.relu(F, self.bn_in(self.conv_in(x)))
         stages = []
         for i in range(self._built):
             x = self.pool(x)
             x = getattr(self, 'conv%d' % i)(x)
             x = getattr(self, 'layer%d' % i)(x)
-            x = F.relu(getattr(self, 'bn%d' % i)(x))
+            x = ops.relu(F, getattr(self, 'bn%d' % i)(x))
             stages.append(x)
         if self.features_only:
             return [stages[i] for i in self.out_indices]

@@ -55,5 +55,5 @@ class ACmixSAM(SAM):
 
     def hybrid_forward(self, F, x, rate1, rate2):
         x1, x2, x3 = self.conv1(x), self.conv2(x), self.conv3(x)
-        return mix_paths(F, rate1, rate2, self._attend(F, x, x1, x2, x3),
+        return mix_paths(F, rate1, rate2, self._attend(F, x1, x2, x3),
                          self._convolution(F, x1, x2, x3))

@@ -34,6 +34,7 @@ of tap ``b``, which keeps the groups of a grouped convolution contiguous.
 from mxnet.gluon import nn
 from mxnet.gluon.block import HybridBlock
 
+from .. import ops
 from ..utils.checks import check_choice, check_divisible, check_odd, check_positive_int
 
 __all__ = ['KAConv', 'AGL', 'AGH', 'attention_width', 'AG_TYPES']
@@ -94,7 +95,7 @@ class AGL(_AttentionGenerator):
             self.fcs = nn.Dense(channels * branches, in_units=self.width, use_bias=use_bias)
 
     def hybrid_forward(self, F, descriptors):
-        hidden = F.relu(self.bn(self.fc(descriptors)))
+        hidden = ops.relu(F, self.bn(self.fc(descriptors)))
         return self._softmax(F, self.fcs(hidden))
 
 
@@ -128,7 +129,7 @@ class AGH(_AttentionGenerator):
                                 use_bias=use_bias)
 
     def hybrid_forward(self, F, descriptors):
-        hidden = F.relu(self.bn(self.fc(descriptors.expand_dims(axis=3))))  # (N, L, k*k, 1)
+        hidden = ops.relu(F, self.bn(self.fc(descriptors.expand_dims(axis=3))))  # (N, L, k*k, 1)
         return self._softmax(F, self.fcs(hidden))
 
 

@@ -105,10 +105,13 @@ class SAM(HybridBlock):
         return dict(kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
                     dilation=self.dilation, pad_mode=1)
 
-    def _pairwise_weights(self, F, x1, x2, x):
+    def _pairwise_weights(self, F, x1, x2):
         win = self._window()
         relation = ops.subtraction2(F, x1, x2, impl=self.impl, **win)
-        position = ops.subtraction(F, self.conv_p(position_grid(F, x)), impl=self.impl, **win)
+        # the grid takes only the input's height and width, from x1 (the input's size, 1/16 of
+        # its channels): MXNet copies an MKL-DNN input of slice_axis to the plain layout and,
+        # in a static graph, keeps the copy
+        position = ops.subtraction(F, self.conv_p(position_grid(F, x1)), impl=self.impl, **win)
         position = F.broadcast_like(position, relation, lhs_axes=(0,), rhs_axes=(0,))
         logits = self.conv_w(F.concat(relation, position, dim=1))
         return ops.tap_softmax(F, logits)
@@ -123,16 +126,16 @@ class SAM(HybridBlock):
         weights = self.conv_w(F.concat(centre, patch, dim=1))    # (N, maps*k*k, 1, L)
         return weights.reshape((0, -4, -1, self.kernel_size ** 2, -3))
 
-    def _attend(self, F, x, x1, x2, x3):
+    def _attend(self, F, x1, x2, x3):
         """The attention output from the relation features ``x1``, ``x2`` and values ``x3``."""
         if self.sa_type == 0:
-            w = self._pairwise_weights(F, x1, x2, x)
+            w = self._pairwise_weights(F, x1, x2)
         else:
             w = self._patchwise_weights(F, x1, x2)
         return ops.aggregation(F, x3, w, impl=self.impl, **self._window())
 
     def hybrid_forward(self, F, x):
-        return self._attend(F, x, self.conv1(x), self.conv2(x), self.conv3(x))
+        return self._attend(F, self.conv1(x), self.conv2(x), self.conv3(x))
 
 
 class SANBottleneck(HybridBlock):
@@ -176,6 +179,6 @@ class SANBottleneck(HybridBlock):
             self.conv = _conv1x1(planes, mid_planes)
 
     def hybrid_forward(self, F, x):
-        out = F.relu(self.bn1(x))
-        out = F.relu(self.bn2(self.sam(out)))
+        out = ops.relu(F, self.bn1(x))
+        out = ops.relu(F, self.bn2(self.sam(out)))
         return self.conv(out) + x
