@@ -104,17 +104,18 @@ class ChannelGroupNorm(HybridBlock):
             self.gamma = self.params.get('gamma', shape=(channels,), init='ones')
             self.beta = self.params.get('beta', shape=(channels,), init='zeros')
 
-    def normalize(self, F, x, plain_consumer=False):
+    def normalize(self, F, x, plain_consumer=False, shape=None):
         """``x`` normalised with its group statistics, before the per-channel affine
-        (``plain_consumer``: see :func:`gluon_convattn.ops.layer_norm`)."""
+        (``plain_consumer``: see :func:`gluon_convattn.ops.layer_norm`), in ``x``'s shape or
+        in ``shape`` (a ``reshape`` argument) where given."""
         # The group statistics as a layer normalisation of (N, groups, rest): the same values
         # as GroupNorm, and on the CPU several times faster than MXNet 1.x's GroupNorm.
         rows = x.reshape((0, self._num_groups, -1))
         unit = F.BlockGrad(F.ones_like(F.slice_axis(F.slice_axis(rows, axis=0, begin=0, end=1),
                                                     axis=1, begin=0, end=1).reshape((-1,))))
-        return F.reshape_like(ops.layer_norm(F, rows, unit, F.zeros_like(unit),
-                                             eps=self._epsilon, plain_consumer=plain_consumer),
-                              x)
+        normed = ops.layer_norm(F, rows, unit, F.zeros_like(unit), eps=self._epsilon,
+                                plain_consumer=plain_consumer)
+        return F.reshape_like(normed, x) if shape is None else normed.reshape(shape)
 
     def hybrid_forward(self, F, x, gamma, beta):
         return self._per_channel(F, self.normalize(F, x), gamma, beta)
@@ -171,12 +172,17 @@ class GroupNormAggregation(ChannelGroupNorm):
         # the kernel path passes the normalised logits between the two CustomOps as they are
         kernel = ops.resolve_impl(F, self._impl, attention) == 'kernel' and \
             ops.norm.kernel_available()
-        weighted = ops.aggregation(F, values, self.normalize(F, attention, kernel),
-                                   kernel_size=k, padding=pad, impl=self._impl,
-                                   plain_weights=kernel)
-        window_sum = F.Pooling(values, kernel=(k, k), stride=(1, 1), pad=(pad, pad),
-                               pool_type='avg', count_include_pad=True) * (k * k)
-        return self._per_channel(F, weighted, gamma) + self._per_channel(F, window_sum, beta)
+        # MXNet copies the MKL-DNN arrays that reshape_like's shape source and a scalar
+        # product read into the plain layout and keeps the copies in a static graph: the
+        # normalised attention takes its shape from the layer's arguments, and the window mean
+        # is scaled to the window sum through beta
+        normed = self.normalize(F, attention, kernel, shape=(0, self._channels, k * k, -1))
+        weighted = ops.aggregation(F, values, normed, kernel_size=k, padding=pad,
+                                   impl=self._impl, plain_weights=kernel)
+        window_mean = F.Pooling(values, kernel=(k, k), stride=(1, 1), pad=(pad, pad),
+                                pool_type='avg', count_include_pad=True)
+        return (self._per_channel(F, weighted, gamma)
+                + self._per_channel(F, window_mean, beta * (k * k)))
 
 
 class _CentreTapsMLP(nn.HybridSequential):

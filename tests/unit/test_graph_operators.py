@@ -60,3 +60,20 @@ def test_ops_relu_matches_mxnet_relu_forward_and_backward():
     np.testing.assert_array_equal(results[0][1], results[1][1])
     sym = ops.relu(mx.sym, mx.sym.var('x'))
     assert json.loads(sym.tojson())['nodes'][-1]['op'] == 'Activation'
+
+
+def _plain_layout_operators_on_mkldnn_output(nodes, ops_to_check):
+    return sorted('%s <- %s' % (node['op'], nodes[i[0]]['op']) for node in nodes
+                  if node['op'] in ops_to_check for i in node['inputs']
+                  if nodes[i[0]]['op'] in MKLDNN_PRODUCERS)
+
+
+@pytest.mark.parametrize('name', ['atkernel_resnet26_tiny', 'atkernel_resnet50'])
+def test_at_kernel_takes_no_shape_or_scalar_product_of_an_mkldnn_output(name):
+    """AT-kernel's (N, channels, k*k, H*W) logits come from a convolution: the normalised
+    attention takes its shape from the layer's arguments, not from the logits through
+    ``reshape_like``, and the window sum is not a scalar product of the pooling (copies that
+    MXNet keeps in a static graph: 72 MiB for the logits of atkernel_resnet26_tiny)."""
+    found = _plain_layout_operators_on_mkldnn_output(
+        _graph_nodes(name), {'reshape_like', '_mul_scalar'})
+    assert found == []
