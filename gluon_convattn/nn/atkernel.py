@@ -31,7 +31,11 @@ from mxnet.gluon.block import HybridBlock
 from .. import ops
 from ..utils.checks import check_odd, check_positive_int
 
-__all__ = ['ATKernel', 'CentreTapsConv', 'ChannelGroupNorm', 'GroupNormAggregation']
+__all__ = ['ATKernel', 'CentreTapsConv', 'ChannelGroupNorm', 'GroupNormAggregation',
+           'MatmulConv1x1', 'MATMUL_MAX_WEIGHTS']
+
+# The MLP's output layer runs as a matrix product up to this many weights (see ATKernel)
+MATMUL_MAX_WEIGHTS = 65536
 
 
 class CentreTapsConv(HybridBlock):
@@ -185,6 +189,29 @@ class GroupNormAggregation(ChannelGroupNorm):
                 + self._per_channel(F, window_mean, beta * (k * k)))
 
 
+class MatmulConv1x1(nn.Conv2D):
+    """A 1x1 ``Conv2D`` computed as a batched matrix product (:func:`ops.pointwise`): the same
+    parameters under the same names, the same values and gradients, and an output in MXNet's
+    plain layout, which the layer norm after it reads without a copy.
+
+    Parameters
+    ----------
+    channels : int
+        Output channels.
+    in_channels : int
+        Input channels.
+    use_bias : bool, default True
+        Whether the layer has a bias.
+    """
+
+    def __init__(self, channels, in_channels, use_bias=True, **kwargs):
+        super(MatmulConv1x1, self).__init__(channels, 1, use_bias=use_bias,
+                                            in_channels=in_channels, **kwargs)
+
+    def hybrid_forward(self, F, x, weight, bias=None):
+        return ops.pointwise(F, x, weight, bias)
+
+
 class _CentreTapsMLP(nn.HybridSequential):
     """A sequence whose first block takes ``(centre, keys)``, whose last (a
     :class:`GroupNormAggregation`) takes ``(attention, values)``; the rest one input each."""
@@ -217,6 +244,14 @@ class ATKernel(HybridBlock):
     impl : str or None
         Operator implementation, see :func:`gluon_convattn.ops.resolve_impl`.
 
+    The MLP's output layer (``hidden`` to ``channels * group_channels`` logits for every tap)
+    runs as a batched matrix product (:class:`MatmulConv1x1`) when it has at most
+    :data:`MATMUL_MAX_WEIGHTS` weights, else as a convolution: the product keeps the logits in
+    the plain layout (about 130 MiB less in AT-kernel Tiny's training step, whose one AT layer
+    sees 64x64 maps), but copies its weight once per image, which costs more than it saves for
+    the wide layers on small maps of ResNet50_ATkernel's last stage. Both hold the same
+    parameters.
+
     Inputs: (N, in_channels, H, W) with H, W >= ``stride``.
     Output: (N, channels, H // stride, W // stride).
     """
@@ -247,9 +282,12 @@ class ATKernel(HybridBlock):
                                nn.BatchNorm(in_channels=in_channels), nn.Activation('relu'))
             self.mlp = _CentreTapsMLP(prefix='mlp_')
             with self.mlp.name_scope():
+                output_layer = (MatmulConv1x1(weights, hidden)
+                                if weights * hidden <= MATMUL_MAX_WEIGHTS
+                                else nn.Conv2D(weights, 1, in_channels=hidden))
                 self.mlp.add(CentreTapsConv(hidden, in_channels, kernel_size),
                              nn.BatchNorm(in_channels=hidden), nn.Activation('relu'),
-                             nn.Conv2D(weights, 1, in_channels=hidden),
+                             output_layer,
                              GroupNormAggregation(channels, weights, kernel_size, impl))
             self.emb_v = nn.HybridSequential(prefix='emb_v_')
             with self.emb_v.name_scope():

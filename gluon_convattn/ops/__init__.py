@@ -16,13 +16,15 @@ from . import composite, custom, extension
 from .matmul import batch_dot
 from .mix import mix
 from .norm import layer_norm
+from .pointwise import pointwise
 
 # registers the MXNet operators now, so that a symbol file holding them loads after
 # `import gluon_convattn` (about 0.4 s; nothing where the library is not built)
 extension.loaded()
 
 __all__ = ['aggregation', 'subtraction', 'subtraction2', 'local_dot', 'unfold', 'tap_softmax',
-           'layer_norm', 'batch_dot', 'mix', 'relu', 'resolve_impl', 'check_impl', 'IMPLS']
+           'layer_norm', 'batch_dot', 'mix', 'relu', 'pointwise', 'resolve_impl', 'check_impl',
+           'IMPLS']
 
 IMPLS = ('auto', 'composite', 'kernel')
 ENV_VAR = 'GLUON_CONVATTN_OPS'

@@ -5,7 +5,8 @@ one image. Multiply-adds (MACs; one multiplication and one addition count once) 
 
 * ``Convolution``: output elements x (C_in / groups) x kh x kw; ``FullyConnected``: output
   elements x input features; ``batch_dot``/``dot``: output elements x the contracted length
-  (none for a length of 1, a scaling).
+  (none for a length of 1, a scaling; nor for ``ops.pointwise``'s bias, folded into its
+  product as a row of ones).
   Biases are not counted. A convolution whose filters are constants built in the graph (not
   derived from any parameter; KAConv's one-hot shift filters) moves data and counts zero.
 * The sliding-window operators by what they compute, which needs the graph of their kernel
@@ -73,6 +74,13 @@ def _output_shape(shapes, nodes, entry):
     return shapes['%s_output%d' % (name, index)]
 
 
+def _folds_bias(nodes, node):
+    """Whether a product's right operand ends in ``ops.pointwise``'s row of ones (a
+    concatenation whose last part is held out of the gradient)."""
+    rhs = nodes[node['inputs'][1][0]]
+    return rhs['op'] == 'Concat' and nodes[rhs['inputs'][-1][0]]['op'] == 'BlockGrad'
+
+
 def _constant_nodes(nodes):
     """Ids of nodes computed from no variable at all (constants built in the graph)."""
     constant = set()
@@ -134,6 +142,8 @@ def count_macs(sym, input_shape, stages=(), other_inputs=None):
         output = _output_shape(shapes, nodes, [node_id, 0])
         weight_const = node['op'] == 'Convolution' and node['inputs'][1][0] in constant
         macs, subs = _node_cost(node, inputs, output, weight_const)
+        if node['op'] == 'batch_dot' and _folds_bias(nodes, node):
+            macs -= int(np.prod(output))
         owners = [owner_of[nodes[e[0]]['name']] for e in node['inputs']
                   if nodes[e[0]]['name'] in owner_of]
         owner = owners[0] if owners else next(

@@ -62,18 +62,36 @@ def test_ops_relu_matches_mxnet_relu_forward_and_backward():
     assert json.loads(sym.tojson())['nodes'][-1]['op'] == 'Activation'
 
 
-def _plain_layout_operators_on_mkldnn_output(nodes, ops_to_check):
+def _readers(nodes, readers, producers):
     return sorted('%s <- %s' % (node['op'], nodes[i[0]]['op']) for node in nodes
-                  if node['op'] in ops_to_check for i in node['inputs']
-                  if nodes[i[0]]['op'] in MKLDNN_PRODUCERS)
+                  if node['op'] in readers for i in node['inputs']
+                  if nodes[i[0]]['op'] in producers)
 
 
 @pytest.mark.parametrize('name', ['atkernel_resnet26_tiny', 'atkernel_resnet50'])
-def test_at_kernel_takes_no_shape_or_scalar_product_of_an_mkldnn_output(name):
-    """AT-kernel's (N, channels, k*k, H*W) logits come from a convolution: the normalised
-    attention takes its shape from the layer's arguments, not from the logits through
-    ``reshape_like``, and the window sum is not a scalar product of the pooling (copies that
-    MXNet keeps in a static graph: 72 MiB for the logits of atkernel_resnet26_tiny)."""
-    found = _plain_layout_operators_on_mkldnn_output(
-        _graph_nodes(name), {'reshape_like', '_mul_scalar'})
+def test_at_kernel_reads_no_shape_or_scalar_product_of_a_convolution_or_pooling(name):
+    """AT-kernel's (N, channels, k*k, H*W) attention logits: the normalised attention takes its
+    shape from the layer's arguments, not from the logits through ``reshape_like``, and the
+    window sum is not a scalar product of the pooling (copies of oneDNN outputs that MXNet keeps
+    in a static graph: 72 MiB for the logits of atkernel_resnet26_tiny)."""
+    found = _readers(_graph_nodes(name), {'reshape_like', '_mul_scalar'},
+                     {'Convolution', 'Pooling'})
     assert found == []
+
+
+def _source_through_reshapes(nodes, index):
+    while nodes[index]['op'] in ('Reshape', 'reshape_like'):
+        index = nodes[index]['inputs'][0][0]
+    return nodes[index]['op']
+
+
+@pytest.mark.parametrize('name, producer', [('atkernel_resnet26_tiny', 'batch_dot'),
+                                            ('atkernel_resnet50', 'Convolution')])
+def test_at_kernel_logits_come_from_a_matrix_product_where_the_weight_is_small(name, producer):
+    """The MLP's output layer is a matrix product (plain layout for the layer norm) when it has
+    at most MATMUL_MAX_WEIGHTS weights (Tiny: 256 x 16), a convolution otherwise (ResNet-50's
+    last stage: 2048 x 128)."""
+    nodes = _graph_nodes(name)
+    norms = [n for n in nodes if n['op'] == 'gluon_convattn_layer_norm']
+    assert norms
+    assert {_source_through_reshapes(nodes, n['inputs'][0][0]) for n in norms} == {producer}

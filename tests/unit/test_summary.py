@@ -30,6 +30,16 @@ def test_convolution_dense_and_batch_dot_count_their_products():
     assert _costs(mx.sym.batch_dot(rows, rows, transpose_a=True)) == (8 * 6 * 6 * 6, 0)
 
 
+
+def test_pointwise_counts_as_the_1x1_convolution_it_computes():
+    x, w, b = mx.sym.var('data'), mx.sym.var('w'), mx.sym.var('b')
+    conv = mx.sym.Convolution(x, w, b, kernel=(1, 1), num_filter=5)
+    expected = (5 * 6 * 6 * 8, 0)                         # biases are not counted
+    assert _costs(conv, w=(5, 8, 1, 1), b=(5,)) == expected
+    assert _costs(ops.pointwise(mx.sym, x, w, b), w=(5, 8, 1, 1), b=(5,)) == expected
+    assert _costs(ops.pointwise(mx.sym, x, w), w=(5, 8, 1, 1)) == expected
+
+
 def test_a_convolution_with_constant_filters_moves_data_and_counts_zero():
     x = mx.sym.var('data')
     shift = mx.sym.BlockGrad(mx.sym.one_hot(mx.sym.arange(0, 8) % 9, depth=9).reshape(
