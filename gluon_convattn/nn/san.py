@@ -108,9 +108,9 @@ class SAM(HybridBlock):
     def _pairwise_weights(self, F, x1, x2):
         win = self._window()
         relation = ops.subtraction2(F, x1, x2, impl=self.impl, **win)
-        # the grid takes only the input's height and width, from x1 (the input's size, 1/16 of
-        # its channels): MXNet copies an MKL-DNN input of slice_axis to the plain layout and,
-        # in a static graph, keeps the copy
+        # the grid takes only the input's height and width, from x1 (the input's size with
+        # rel_planes channels): MXNet copies an MKL-DNN input of slice_axis to the plain layout
+        # and, in a static graph, keeps the copy
         position = ops.subtraction(F, self.conv_p(position_grid(F, x1)), impl=self.impl, **win)
         position = F.broadcast_like(position, relation, lhs_axes=(0,), rhs_axes=(0,))
         logits = self.conv_w(F.concat(relation, position, dim=1))

@@ -137,7 +137,8 @@ def relu(F, x):
 
     ``relu`` has no MKL-DNN path in MXNet 1.9: fed an MKL-DNN array (a convolution's or batch
     norm's output) inside a hybridized graph, it copies its input and its output to the plain
-    layout, and under ``static_alloc`` those copies are kept for good (san10_pairwise's training
-    step: 1334 MiB with ``relu``, 979 MiB with ``Activation``). The same values and gradient.
+    layout, and in a graph hybridized with ``static_shape`` those copies are kept for good
+    (san10_pairwise's training step: 1334 MiB with ``relu``, 979 MiB with ``Activation``). The
+    same values and gradient.
     """
     return F.Activation(x, act_type='relu')
