@@ -62,7 +62,7 @@ setup(
     packages=find_packages(include=["gluon_convattn", "gluon_convattn.*"]),
     package_data={"gluon_convattn.ops": ["kernels/*.cu", "kernels/*.h", "kernels/*.cuh",
                                         "kernels/cpu/*.h", "kernels/cpu/*.cc",
-                                        "kernels/mxnet/*.cc"],
+                                        "kernels/mxnet/*.h", "kernels/mxnet/*.cc"],
                   # shipped weights (sha256 in the model records) and their training logs
                   "gluon_convattn": ["weights/*.params", "weights/*.log"]},
     cmdclass={"build_ext": BuildCpuKernels},

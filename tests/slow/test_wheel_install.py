@@ -12,6 +12,7 @@ import subprocess
 import sys
 import sysconfig
 import textwrap
+import zipfile
 
 import pytest
 
@@ -62,6 +63,13 @@ def test_wheel_ships_the_weights_and_checks_them(tmp_path):
     _run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q',
           '-w', str(wheels), str(source)], cwd=str(tmp_path))
     wheel, = [str(p) for p in wheels.glob('gluon_convattn-*.whl')]
+    # every kernel source ships, so `python -m gluon_convattn.ops.cpu_build` can rebuild both
+    # libraries from the installed package
+    kernels = os.path.join(ROOT, 'gluon_convattn', 'ops', 'kernels')
+    sources = {os.path.relpath(os.path.join(d, f), ROOT).replace(os.sep, '/')
+               for d, _, files in os.walk(kernels) for f in files}
+    with zipfile.ZipFile(wheel) as archive:
+        assert sources - set(archive.namelist()) == set()
 
     venv = tmp_path / 'venv'
     _run([sys.executable, '-m', 'venv', '--without-pip', str(venv)], cwd=str(tmp_path))
