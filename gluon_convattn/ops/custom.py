@@ -131,8 +131,7 @@ def apply(F, name, inputs, win, groups=None, plain=()):
         _check_shapes(name, [i.shape for i in inputs], win, groups)
         check_runnable(inputs[0].context, np.dtype(inputs[0].dtype).name, 'ops.' + name)
     if extension.usable(F, inputs):
-        return extension.operator(F, op_type(name))(*extension.guarded(F, inputs),
-                                                    **_params(win, groups))
+        return extension.apply(F, op_type(name), inputs, **_params(win, groups))
     plain = tuple(plain) + (False,) * (len(inputs) - len(plain))
     out = F.Custom(*[i if known else plain_layout(F, i) for i, known in zip(inputs, plain)],
                    op_type=op_type(name),

@@ -3,11 +3,11 @@
 ``kernels/mxnet/*.cc``, built by :mod:`.cpu_build` into :data:`~.cpu_build.PACKAGE_EXTENSION`
 and loaded here once with ``mx.library.load``, registers ``gluon_convattn_layer_norm``,
 ``gluon_convattn_batch_dot``, ``gluon_convattn_mix`` (:mod:`.mix`) and the sliding-window
-operators ``gluon_convattn_<name>`` as operators of MXNet itself. They run the same kernels as the CustomOps of :mod:`.custom`,
-:mod:`.norm` and :mod:`.matmul`, but inside MXNet's engine: no Python call, no global
-interpreter lock, no second OpenMP thread team beside MXNet's, no plain-layout copies (MXNet
-reorders an MKL-DNN input into a new plain array itself). On ACmix-Swin-T that is 40 % of the
-batch-1 inference time.
+operators ``gluon_convattn_<name>`` as operators of MXNet itself. They run the same kernels as
+the CustomOps of :mod:`.custom`, :mod:`.norm` and :mod:`.matmul`, but inside MXNet's engine:
+no Python call, no global interpreter lock, no second OpenMP thread team beside MXNet's, no
+plain-layout copies (MXNet reorders an MKL-DNN input into a new plain array itself). On
+ACmix-Swin-T that is 40 % of the batch-1 inference time.
 
 MXNet 1.9 gives such an operator no write request, so it always writes its gradients, never adds
 them, and keeps every forward input and output for its backward. :func:`usable` therefore picks
@@ -41,7 +41,7 @@ import numpy as np
 from . import cpu_build
 
 __all__ = ['ENV_VAR', 'LAYER_NORM', 'BATCH_DOT', 'MIX', 'loaded', 'usable', 'guarded',
-           'operator']
+           'apply']
 
 ENV_VAR = 'GLUON_CONVATTN_MXNET_OPS'
 LAYER_NORM = 'gluon_convattn_layer_norm'
@@ -75,7 +75,8 @@ def _load(path):
         mx.library.load(path, verbose=False)
     except mx.base.MXNetError as err:
         warnings.warn('gluon_convattn: %s did not load (%s); the kernels run behind CustomOps. '
-                      'Rebuild it with `python -m gluon_convattn.ops.cpu_build`.' % (path, str(err).strip().splitlines()[0]), RuntimeWarning, stacklevel=4)
+                      'Rebuild it with `python -m gluon_convattn.ops.cpu_build`.'
+                      % (path, str(err).strip().splitlines()[0]), RuntimeWarning, stacklevel=4)
         return False
     return True
 
@@ -93,9 +94,10 @@ def usable(F, arrays):
     return mx.context.current_context().device_type == 'cpu'
 
 
-def operator(F, name):
-    """The registered operator ``name`` of ``F`` (mx.nd or mx.sym)."""
-    return getattr(F, name)
+def apply(F, name, arrays, **attrs):
+    """The registered operator ``name`` of ``F`` (mx.nd or mx.sym) on ``arrays`` passed through
+    :func:`guarded`, with the string attributes ``attrs``; call it where :func:`usable` allows."""
+    return getattr(F, name)(*guarded(F, arrays), **attrs)
 
 
 def _owns_gradient(F, x):

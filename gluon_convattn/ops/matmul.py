@@ -26,7 +26,7 @@ def batch_dot(F, a, b, transpose_a=False, transpose_b=False):
         return F.batch_dot(a, b, transpose_a=transpose_a, transpose_b=transpose_b)
     flags = dict(transpose_a=str(int(bool(transpose_a))), transpose_b=str(int(bool(transpose_b))))
     if extension.usable(F, [a, b]):
-        return extension.operator(F, extension.BATCH_DOT)(*extension.guarded(F, [a, b]), **flags)
+        return extension.apply(F, extension.BATCH_DOT, [a, b], **flags)
     out = F.Custom(custom.plain_layout(F, a), custom.plain_layout(F, b), op_type=OP_TYPE,
                    **flags)
     return custom.plain_layout(F, out)

@@ -15,7 +15,7 @@ __all__ = ['mix', 'mix_composite']
 def mix(F, rate1, rate2, a, b):
     """``rate1 * a + rate2 * b``; ``a`` and ``b`` of one shape, the rates of shape (1,)."""
     if extension.usable(F, [a, b, rate1, rate2]):
-        return extension.operator(F, extension.MIX)(*extension.guarded(F, [a, b, rate1, rate2]))
+        return extension.apply(F, extension.MIX, [a, b, rate1, rate2])
     return mix_composite(F, rate1, rate2, a, b)
 
 

@@ -46,8 +46,7 @@ def layer_norm(F, x, gamma, beta, eps=1e-5, plain_consumer=False):
     if not (library.on_cpu(F, x) and kernel_available()):
         return F.LayerNorm(x, gamma, beta, axis=-1, eps=eps)
     if extension.usable(F, [x, gamma, beta]):
-        return extension.operator(F, extension.LAYER_NORM)(
-            *extension.guarded(F, [x, gamma, beta]), eps=repr(float(eps)))
+        return extension.apply(F, extension.LAYER_NORM, [x, gamma, beta], eps=repr(float(eps)))
     out = F.Custom(custom.plain_layout(F, x), gamma, beta, op_type=OP_TYPE, eps=repr(float(eps)))
     return out if plain_consumer else custom.plain_layout(F, out)
 

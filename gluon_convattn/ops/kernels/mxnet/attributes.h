@@ -31,8 +31,9 @@ inline std::vector<int> integers(const Attrs& attrs, const char* name) {
   if (it == attrs.end()) return values;
   const std::string& s = it->second;
   for (size_t i = 0; i < s.size();) {
-    if (std::isdigit(static_cast<unsigned char>(s[i])) || (s[i] == '-' && i + 1 < s.size() &&
-                                                          std::isdigit(static_cast<unsigned char>(s[i + 1])))) {
+    const bool negative = s[i] == '-' && i + 1 < s.size() &&
+                          std::isdigit(static_cast<unsigned char>(s[i + 1]));
+    if (std::isdigit(static_cast<unsigned char>(s[i])) || negative) {
       size_t used = 0;
       values.push_back(std::stoi(s.substr(i), &used));
       i += used;
@@ -41,6 +42,14 @@ inline std::vector<int> integers(const Attrs& attrs, const char* name) {
     }
   }
   return values;
+}
+
+// the parse function of an operator with In inputs and Out outputs and no attribute to check
+template <int In, int Out>
+mxnet::ext::MXReturnValue arity(const Attrs& attrs, int* num_in, int* num_out) {
+  *num_in = In;
+  *num_out = Out;
+  return mxnet::ext::MX_SUCCESS;
 }
 
 // a gradient MXNet does not need arrives without memory: the kernels skip it

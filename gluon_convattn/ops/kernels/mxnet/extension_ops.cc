@@ -33,12 +33,6 @@ using gca::number;
 using gca::same_float_types;
 
 // ------------------------------------------------------------------------- layer norm
-MXReturnValue ln_parse(const Attrs& attrs, int* num_in, int* num_out) {
-  *num_in = 3;
-  *num_out = 1;
-  return MX_SUCCESS;
-}
-
 MXReturnValue ln_type(const Attrs& attrs, std::vector<int>* in_types, std::vector<int>* out_types) {
   return same_float_types("gluon_convattn_layer_norm", in_types, out_types);
 }
@@ -100,12 +94,6 @@ MXReturnValue ln_backward(const Attrs& attrs, std::vector<MXTensor>* inputs,
 }
 
 // ------------------------------------------------------------------- batched product
-MXReturnValue bd_parse(const Attrs& attrs, int* num_in, int* num_out) {
-  *num_in = 2;
-  *num_out = 1;
-  return MX_SUCCESS;
-}
-
 MXReturnValue bd_type(const Attrs& attrs, std::vector<int>* in_types, std::vector<int>* out_types) {
   return same_float_types("gluon_convattn_batch_dot", in_types, out_types);
 }
@@ -181,14 +169,14 @@ MXReturnValue bd_backward(const Attrs& attrs, std::vector<MXTensor>* inputs,
 }  // namespace
 
 REGISTER_OP(gluon_convattn_layer_norm)
-    .setParseAttrs(ln_parse)
+    .setParseAttrs(gca::arity<3, 1>)
     .setInferType(ln_type)
     .setInferShape(ln_shape)
     .setForward(ln_forward, "cpu")
     .setBackward(ln_backward, "cpu");
 
 REGISTER_OP(gluon_convattn_batch_dot)
-    .setParseAttrs(bd_parse)
+    .setParseAttrs(gca::arity<2, 1>)
     .setInferType(bd_type)
     .setInferShape(bd_shape)
     .setForward(bd_forward, "cpu")

@@ -14,12 +14,6 @@ namespace {
 using gca::Attrs;
 using gca::maybe;
 
-MXReturnValue mix_parse(const Attrs& attrs, int* num_in, int* num_out) {
-  *num_in = 4;
-  *num_out = 1;
-  return MX_SUCCESS;
-}
-
 MXReturnValue mix_type(const Attrs& attrs, std::vector<int>* in_types,
                        std::vector<int>* out_types) {
   return gca::same_float_types("gluon_convattn_mix", in_types, out_types);
@@ -93,7 +87,7 @@ MXReturnValue mix_backward(const Attrs& attrs, std::vector<MXTensor>* inputs,
 }  // namespace
 
 REGISTER_OP(gluon_convattn_mix)
-    .setParseAttrs(mix_parse)
+    .setParseAttrs(gca::arity<4, 1>)
     .setInferType(mix_type)
     .setInferShape(mix_shape)
     .setForward(mix_forward, "cpu")

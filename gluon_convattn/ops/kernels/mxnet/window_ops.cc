@@ -110,15 +110,10 @@ int64_t elements(const std::vector<unsigned int>& shape) {
 
 enum Kind { kAggregation, kSubtraction, kSubtraction2, kLocalDot };
 
+constexpr int input_count(Kind k) { return k == kSubtraction ? 1 : 2; }
+
 const char* const kNames[] = {"gluon_convattn_aggregation", "gluon_convattn_subtraction",
                               "gluon_convattn_subtraction2", "gluon_convattn_local_dot"};
-
-template <Kind K>
-MXReturnValue parse(const Attrs& attrs, int* num_in, int* num_out) {
-  *num_in = K == kSubtraction ? 1 : 2;
-  *num_out = 1;
-  return MX_SUCCESS;
-}
 
 template <Kind K>
 MXReturnValue infer_type(const Attrs& attrs, std::vector<int>* in_types,
@@ -240,7 +235,7 @@ MXReturnValue backward_typed(const Attrs& attrs, std::vector<MXTensor>* inputs,
   if (!geometry(attrs, (*inputs)[1].shape, kNames[K], &g)) return MX_FAIL;
   const T* grad = (*inputs)[0].data<T>();
   const int x = extra(K, attrs, inputs, 2);
-  const int count = K == kSubtraction ? 1 : 2;
+  const int count = input_count(K);
   for (int i = 0; i < count; ++i) {
     if (T* target = maybe<T>(outputs, i)) {
       // aggregation and local_dot read the other input; the subtractions only the gradient
@@ -260,12 +255,12 @@ MXReturnValue backward(const Attrs& attrs, std::vector<MXTensor>* inputs,
 
 }  // namespace
 
-#define GCA_REGISTER(NAME, KIND)                   \
-  REGISTER_OP(NAME)                                \
-      .setParseAttrs(parse<KIND>)                  \
-      .setInferType(infer_type<KIND>)              \
-      .setInferShape(infer_shape<KIND>)            \
-      .setForward(forward<KIND>, "cpu")            \
+#define GCA_REGISTER(NAME, KIND)                       \
+  REGISTER_OP(NAME)                                    \
+      .setParseAttrs(gca::arity<input_count(KIND), 1>) \
+      .setInferType(infer_type<KIND>)                  \
+      .setInferShape(infer_shape<KIND>)                \
+      .setForward(forward<KIND>, "cpu")                \
       .setBackward(backward<KIND>, "cpu");
 
 GCA_REGISTER(gluon_convattn_aggregation, kAggregation)
