@@ -151,6 +151,7 @@ def against_upstream(args):
             rows.append(dict(name=name, family=upstream.family(name), error=timing['error']))
             continue
         runs, memory_errors = {side: [] for side in upstream.SIDES}, {}
+        held_runs = {side: [] for side in upstream.SIDES}
         for _ in range(args.memory_runs):          # the sides alternate, each run a new process
             for side in upstream.SIDES:
                 if side in memory_errors:
@@ -160,11 +161,15 @@ def against_upstream(args):
                 print(name, side, json.dumps(result), file=sys.stderr, flush=True)
                 if 'peak_mb' in result:
                     runs[side].append(result['peak_mb'])
+                    if result.get('held_mb') is not None:
+                        held_runs[side].append(result['held_mb'])
                 else:
                     memory_errors[side] = result.get('error')
         memory = {side: statistics.median(peaks) for side, peaks in runs.items() if peaks}
-        rows.append(dict(upstream.summarise(timing, memory), peak_mb_runs=runs, **(
-            {'memory_error': memory_errors} if memory_errors else {})))
+        held = {side: statistics.median(v) for side, v in held_runs.items() if v}
+        rows.append(dict(upstream.summarise(timing, memory, held), peak_mb_runs=runs,
+                         held_mb_runs=held_runs,
+                         **({'memory_error': memory_errors} if memory_errors else {})))
     print(upstream.format_upstream_table(rows))
     if args.json:
         with open(args.json, 'w') as f:

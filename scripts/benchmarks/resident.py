@@ -58,6 +58,11 @@ class Meter(object):
     def __init__(self, exact, base):
         self.exact, self.base = exact, base
 
+    def resident_mb(self):
+        """The memory resident now less the base, in MiB; None off Linux."""
+        now = _status_mb('VmRSS')
+        return now - self.base if now is not None and self.exact else None
+
     def peak_mb(self):
         if self.exact:
             return _status_mb('VmHWM') - self.base

@@ -8,7 +8,9 @@ at batch 2, then in eval mode batch-1 inference. Ratios are upstream time / our 
 is faster). Peak training memory cannot alternate in one process: each side runs alone in a
 fresh process (three times, the median reported) and reports its peak resident memory during
 the steps above the memory resident once the network (parameters included) and its inputs are
-built and initialised (:mod:`.resident`).
+built and initialised (:mod:`.resident`). The same runs also report what is resident when the
+first forward pass has finished (our parameter gradients left out): what each side keeps for
+its backward pass, so that the peak splits into the forward pass's part and the backward's.
 
 The baseline row is plain ResNet-50, GluonCV's ``resnet50_v1b`` against the same network in
 PyTorch (``torch_resnet50.py``): what MXNet itself costs against PyTorch on this machine.
@@ -104,13 +106,11 @@ def pair_for(name, upstream_dir, size=None):
                 lambda: net.build(os.path.join(upstream_dir, net.checkout.folder)))
 
 
-def _ours(pair, batch, gradients=True, hybridize='static'):
-    """Our network, initialised and hybridized, and its train and inference steps. With
-    ``gradients=False`` the parameters get no gradient arrays yet: the train step allocates
-    them on its first call, as PyTorch allocates ``.grad`` in its first backward.
-    ``hybridize`` names the flags of :data:`HYBRIDIZE`."""
+def _build_ours(pair, batch, gradients, hybridize):
+    """Our network, initialised and hybridized, its training batch, its inference batch, and
+    the parameters whose gradient arrays wait for the first training step (``gradients=False``)
+    with the ``grad_req`` each gets then."""
     import mxnet as mx
-    from .measure import forward_backward
     net = pair.build_ours()
     net.initialize(mx.init.Xavier())
     net.hybridize(**HYBRIDIZE[hybridize])
@@ -123,12 +123,26 @@ def _ours(pair, batch, gradients=True, hybridize='static'):
             param.grad_req = 'null'
         param._finish_deferred_init()
     x1 = mx.nd.random.normal(shape=(1, 3, pair.size, pair.size))
+    return net, x, x1, deferred
+
+
+def _give_gradients(deferred):
+    """Give the deferred parameters their gradient arrays back (allocating them)."""
+    while deferred:
+        param, req = deferred.popitem()
+        param.grad_req = req
+
+
+def _ours(pair, batch, gradients=True, hybridize='static'):
+    """Our network's train and inference steps. With ``gradients=False`` the parameters get no
+    gradient arrays yet: the train step allocates them on its first call, as PyTorch allocates
+    ``.grad`` in its first backward. ``hybridize`` names the flags of :data:`HYBRIDIZE`."""
+    from .measure import forward_backward
+    net, x, x1, deferred = _build_ours(pair, batch, gradients, hybridize)
     step = forward_backward(net, x)
 
     def train():
-        while deferred:                      # the first step gives the gradients back
-            param, req = deferred.popitem()
-            param.grad_req = req
+        _give_gradients(deferred)
         return step()
 
     def predict():
@@ -138,25 +152,63 @@ def _ours(pair, batch, gradients=True, hybridize='static'):
     return train, predict
 
 
-def _upstream(pair, batch):
-    """The upstream network and its train and inference steps."""
+def _our_phases(pair, batch, hybridize='static'):
+    """Our training step in two phases, for :func:`measure_memory`: ``forward()`` (recorded,
+    finished, the loss returned; its first call allocates the parameters' gradient arrays) and
+    ``backward(loss)``, and the MiB of those gradient arrays."""
+    import mxnet as mx
+    net, x, _, deferred = _build_ours(pair, batch, False, hybridize)
+    x.attach_grad()
+    mx.nd.waitall()                          # the parameters' initialisation is asynchronous
+    gradient_mb = sum(p.data().size * p.data().dtype(0).itemsize
+                      for p in deferred) / 2.0 ** 20
+
+    def forward():
+        _give_gradients(deferred)
+        with mx.autograd.record():
+            out = net(x)
+            loss = sum(o.sum() for o in (out if isinstance(out, (list, tuple)) else [out]))
+        mx.nd.waitall()
+        return loss
+
+    def backward(loss):
+        loss.backward()
+        mx.nd.waitall()
+    return forward, backward, gradient_mb
+
+
+def _upstream_phases(pair, batch):
+    """The upstream network's training step as ``forward()`` (returns the loss) and
+    ``backward(loss)``, and its inference step."""
     import torch
     net = pair.build_upstream()
     x = torch.randn(batch, 3, pair.size, pair.size, requires_grad=True)
     x1 = torch.randn(1, 3, pair.size, pair.size)
 
-    def train():
+    def forward():
         net.train()
         net.zero_grad(set_to_none=True)
         x.grad = None
-        loss = net(x).sum()
+        return net(x).sum()
+
+    def backward(loss):
         loss.backward()
-        return loss.detach()
 
     def predict():
         net.eval()
         with torch.no_grad():
             return net(x1)
+    return forward, backward, predict
+
+
+def _upstream(pair, batch):
+    """The upstream network's train and inference steps."""
+    forward, backward, predict = _upstream_phases(pair, batch)
+
+    def train():
+        loss = forward()
+        backward(loss)
+        return loss.detach()
     return train, predict
 
 
@@ -208,34 +260,49 @@ def measure_memory(pair, side, batch=BATCH, steps=3, hybridize='static'):
     allocator's free memory handed back first, the high-water mark restarted). The parameter
     gradients count on both sides: PyTorch allocates them in the first backward, and ours are
     allocated in the first step too. Run it in a fresh process. ``exact`` is False where the
-    mark could not be restarted."""
+    mark could not be restarted.
+
+    ``held_mb`` splits the peak: the memory resident when the first forward pass has finished,
+    above the same base and without ours' parameter gradients (allocated at the start of that
+    step, PyTorch's only in its backward), that is what the forward pass keeps for the
+    backward pass plus what it left resident; the backward pass adds the rest of the peak.
+    """
     from . import resident
     if side == 'ours':
-        import mxnet as mx
-        step, _ = _ours(pair, batch, gradients=False, hybridize=hybridize)
-        mx.nd.waitall()          # the parameters' initialisation is asynchronous
+        forward, backward, gradient_mb = _our_phases(pair, batch, hybridize=hybridize)
     else:
         import torch
         torch.set_num_threads(THREADS)
-        step, _ = _upstream(pair, batch)
+        forward, backward, _ = _upstream_phases(pair, batch)
+        gradient_mb = 0.0
     meter = resident.start()
+    held = None
     for _ in range(steps):
-        step()
-    return dict(name=pair.name, side=side, peak_mb=meter.peak_mb(), exact=meter.exact)
+        loss = forward()
+        if held is None:
+            resident_mb = meter.resident_mb()
+            held = resident_mb - gradient_mb if resident_mb is not None else None
+        backward(loss)
+        del loss
+    return dict(name=pair.name, side=side, peak_mb=meter.peak_mb(), held_mb=held,
+                exact=meter.exact)
 
 
 def _ratio(numerator, denominator):
     return numerator / denominator if numerator and denominator else None
 
 
-def summarise(timing, memory):
-    """One table row from :func:`run_pair`'s result and ``memory`` (side -> peak MiB)."""
+def summarise(timing, memory, held=None):
+    """One table row from :func:`run_pair`'s result, ``memory`` (side -> peak MiB) and ``held``
+    (side -> MiB held after the forward pass, :func:`measure_memory`'s ``held_mb``)."""
+    held = held or {}
     row = dict(name=timing['name'], family=timing['family'], size=timing['size'],
                batch=timing['batch'], train_ms=timing['train_ms'], infer_ms=timing['infer_ms'],
-               peak_mb=memory, finite=timing['finite'])
+               peak_mb=memory, held_mb=held, finite=timing['finite'])
     row['train_ratio'] = _ratio(timing['train_ms']['upstream'], timing['train_ms']['ours'])
     row['infer_ratio'] = _ratio(timing['infer_ms']['upstream'], timing['infer_ms']['ours'])
     row['memory_ratio'] = _ratio(memory.get('ours'), memory.get('upstream'))
+    row['held_ratio'] = _ratio(held.get('ours'), held.get('upstream'))
     return row
 
 
@@ -256,27 +323,29 @@ def _sides(values, fmt='%.0f'):
 
 def format_upstream_table(rows):
     """The Markdown table: one row per network, the baseline, then the geometric mean of the
-    three ratios over the SAN, ACmix, KAConv and AT-kernel rows. Rows with ``error`` say so."""
+    four ratios over the SAN, ACmix, KAConv and AT-kernel rows. Rows with ``error`` say so."""
     lines = ['| network | training ratio | inference ratio (batch 1, eval) | peak training '
-             'memory, ours / upstream | training ms, upstream / ours | inference ms, '
-             'upstream / ours | peak MiB, upstream / ours |',
-             '|---|---:|---:|---:|---:|---:|---:|']
+             'memory, ours / upstream | held after the forward pass, ours / upstream | '
+             'training ms, upstream / ours | inference ms, upstream / ours | peak MiB, '
+             'upstream / ours | held MiB, upstream / ours |',
+             '|---|---:|---:|---:|---:|---:|---:|---:|---:|']
     ordered = ([r for r in rows if r['family'] != 'baseline'] +
                [r for r in rows if r['family'] == 'baseline'])
     for r in ordered:
         name = r['name'] + (' (baseline)' if r['family'] == 'baseline' else '')
         if 'error' in r:
-            lines.append('| %s | error: %s | | | | | |' % (name, r['error']))
+            lines.append('| %s | error: %s | | | | | | | |' % (name, r['error']))
             continue
         if not all(r['finite'].values()):
             name += ' (non-finite loss: %s)' % ', '.join(s for s in SIDES if not r['finite'][s])
-        lines.append('| %s | %s | %s | %s | %s | %s | %s |' % (
+        lines.append('| %s | %s | %s | %s | %s | %s | %s | %s | %s |' % (
             name, _cell(r['train_ratio']), _cell(r['infer_ratio']), _cell(r['memory_ratio']),
-            _sides(r['train_ms']), _sides(r['infer_ms']), _sides(r['peak_mb'])))
+            _cell(r.get('held_ratio')), _sides(r['train_ms']), _sides(r['infer_ms']),
+            _sides(r['peak_mb']), _sides(r.get('held_mb'))))
     measured = [r for r in rows if r['family'] in GEOMEAN_FAMILIES and 'error' not in r]
     if measured:
-        lines.append('| geometric mean (%s) | %s | %s | %s | | | |' % (
+        lines.append('| geometric mean (%s) | %s | %s | %s | %s | | | | |' % (
             ', '.join(GEOMEAN_FAMILIES),
-            *(_cell(geometric_mean(r[key] for r in measured))
-              for key in ('train_ratio', 'infer_ratio', 'memory_ratio'))))
+            *(_cell(geometric_mean(r.get(key) for r in measured))
+              for key in ('train_ratio', 'infer_ratio', 'memory_ratio', 'held_ratio'))))
     return '\n'.join(lines)

@@ -86,6 +86,10 @@ def test_ratios_are_upstream_over_ours_for_time_and_ours_over_upstream_for_memor
     assert row['memory_ratio'] == pytest.approx(0.5)
     assert upstream.summarise(timing('x', 'SAN', (1.0, 1.0), (1.0, 1.0)),
                               {'ours': 1.0})['memory_ratio'] is None
+    held = upstream.summarise(timing('x', 'SAN', (1.0, 1.0), (1.0, 1.0)), {},
+                              {'upstream': 400.0, 'ours': 100.0})
+    assert held['held_ratio'] == pytest.approx(0.25)
+    assert held['held_mb'] == {'upstream': 400.0, 'ours': 100.0}
 
 
 def test_table_has_each_network_the_baseline_and_the_geometric_mean_of_the_four_families():
@@ -93,9 +97,11 @@ def test_table_has_each_network_the_baseline_and_the_geometric_mean_of_the_four_
         upstream.summarise(timing('resnet50_v1b', 'baseline', (100.0, 200.0), (10.0, 20.0)),
                            {'upstream': 100.0, 'ours': 300.0}),
         upstream.summarise(timing('san10_pairwise', 'SAN', (200.0, 100.0), (30.0, 10.0)),
-                           {'upstream': 400.0, 'ours': 100.0}),
+                           {'upstream': 400.0, 'ours': 100.0},
+                           {'upstream': 300.0, 'ours': 60.0}),
         upstream.summarise(timing('karesnet50_l', 'KAConv', (800.0, 100.0), (10.0, 30.0)),
-                           {'upstream': 100.0, 'ours': 400.0}),
+                           {'upstream': 100.0, 'ours': 400.0},
+                           {'upstream': 50.0, 'ours': 250.0}),
         dict(name='acmix_resnet26', family='ACmix', error='RuntimeError: boom'),
     ]
     lines = upstream.format_upstream_table(rows).splitlines()
@@ -105,12 +111,14 @@ def test_table_has_each_network_the_baseline_and_the_geometric_mean_of_the_four_
     assert names == ['san10_pairwise', 'karesnet50_l', 'acmix_resnet26',
                      'resnet50_v1b (baseline)',
                      'geometric mean (SAN, ACmix, KAConv, AT-kernel)']
-    assert body[0][1:7] == ['2.00', '3.00', '0.25', '200 / 100', '30 / 10', '400 / 100']
-    assert body[1][1:4] == ['8.00', '0.33', '4.00']
+    assert body[0][1:9] == ['2.00', '3.00', '0.25', '0.20', '200 / 100', '30 / 10',
+                            '400 / 100', '300 / 60']
+    assert body[1][1:5] == ['8.00', '0.33', '4.00', '5.00']
     assert 'error: RuntimeError: boom' in lines[4]
-    assert body[3][1:4] == ['0.50', '0.50', '3.00']
+    assert body[3][1:5] == ['0.50', '0.50', '3.00', '']     # no held figures: an empty cell
     # geometric means over san10 and karesnet50 only (not the baseline, not the error row)
-    assert body[4][1:4] == ['4.00', '1.00', '1.00']
+    assert body[4][1:5] == ['4.00', '1.00', '1.00', '1.00']
+    assert all(len(cells) == 9 for cells in body)
 
 
 def test_a_non_finite_loss_is_flagged_in_the_table():
@@ -247,6 +255,9 @@ def test_the_command_line_runs_a_pair_and_both_memory_sides_in_their_own_process
                                                row['train_ms']['ours'])
     assert row['memory_ratio'] == pytest.approx(row['peak_mb']['ours'] /
                                                 row['peak_mb']['upstream'])
+    for side in upstream.SIDES:            # what the forward pass holds is part of the peak
+        assert len(row['held_mb_runs'][side]) == 3
+        assert 0 <= row['held_mb'][side] <= row['peak_mb'][side] + 1
     assert '| karesnet50_l | %.2f |' % row['train_ratio'] in proc.stdout
     assert 'geometric mean' in proc.stdout
 
@@ -283,3 +294,38 @@ def test_our_memory_side_allocates_the_gradients_inside_the_measured_steps():
     step()
     trained = [p for p in params if p.grad_req != 'null']
     assert trained and all(float(p.grad().abs().sum().asscalar()) > 0 for p in trained)
+
+
+class _LargeWeightsSmallActivations(object):
+    """A network of 16 MiB of weights whose activations are a few bytes: what its forward
+    pass holds is nearly nothing, its peak the 16 MiB of weight gradients."""
+
+    @staticmethod
+    def build():
+        import mxnet as mx
+        from mxnet.gluon import HybridBlock
+
+        class Net(HybridBlock):
+            def __init__(self):
+                super(Net, self).__init__()
+                with self.name_scope():
+                    self.weight = self.params.get('weight', shape=(4096, 1024),
+                                                  init=mx.init.Constant(1e-6))
+
+            def hybrid_forward(self, F, x, weight):
+                corner = F.slice(weight, begin=(0, 0), end=(1, 1))       # reads 4 bytes
+                return F.broadcast_mul(F.mean(x, axis=(1, 2, 3)).reshape((-1, 1)), corner)
+        return Net()
+
+
+def test_what_the_forward_pass_holds_leaves_out_our_gradient_arrays():
+    pair = upstream.Pair('large_weights', 'KAConv', 8, _LargeWeightsSmallActivations.build,
+                         None)
+    forward, backward, gradient_mb = upstream._our_phases(pair, 2)
+    assert gradient_mb == pytest.approx(16.0)
+    upstream.measure_memory(pair, 'ours', steps=1)     # MXNet's first run in this process
+    result = upstream.measure_memory(pair, 'ours', steps=2)
+    if not result['exact']:
+        pytest.skip('/proc/self/clear_refs is not writable here: no resident figures')
+    assert result['peak_mb'] > 14          # the weight gradients, allocated in the first step
+    assert result['held_mb'] < 8           # without them: the forward pass holds little
