@@ -14,8 +14,9 @@ from collections import namedtuple
 import gluon_convattn  # noqa: F401  (before mxnet: the CUDA build loads its libraries)
 import mxnet as mx
 
-__all__ = ['Case', 'run_case', 'measure_in_subprocess', 'format_table', 'forward_backward',
-           'hybridized_step', 'network_case', 'json_from_subprocess', 'peak_rss_mb']
+__all__ = ['Case', 'run_case', 'measure_in_subprocess', 'format_table', 'training_phases',
+           'forward_backward', 'hybridized_step', 'network_case', 'json_from_subprocess',
+           'peak_rss_mb']
 
 Case = namedtuple('Case', ['suite', 'name', 'impl', 'shape', 'setup'])
 Case.__doc__ = """One benchmark row.
@@ -31,19 +32,33 @@ setup : callable
 """
 
 
-def forward_backward(net, *inputs):
-    """A ``step`` that runs ``net`` forward and backward on ``inputs`` (grads attached) and
-    returns the loss, the sum of the outputs."""
+def training_phases(net, *inputs):
+    """``net``'s training step on ``inputs`` (grads attached) in two phases: ``forward()``
+    records the pass and returns the loss, the sum of the outputs (without waiting for MXNet's
+    engine); ``backward(loss)`` runs the backward pass and waits for it."""
     for x in inputs:
         x.attach_grad()
 
-    def step():
+    def forward():
         with mx.autograd.record():
             out = net(*inputs)
             outs = out if isinstance(out, (list, tuple)) else [out]
-            loss = sum(o.sum() for o in outs)
+            return sum(o.sum() for o in outs)
+
+    def backward(loss):
         loss.backward()
         mx.nd.waitall()
+    return forward, backward
+
+
+def forward_backward(net, *inputs):
+    """A ``step`` that runs ``net`` forward and backward on ``inputs`` (grads attached) and
+    returns the loss, the sum of the outputs."""
+    forward, backward = training_phases(net, *inputs)
+
+    def step():
+        loss = forward()
+        backward(loss)
         return loss
     return step
 

@@ -157,23 +157,18 @@ def _our_phases(pair, batch, hybridize='static'):
     finished, the loss returned; its first call allocates the parameters' gradient arrays) and
     ``backward(loss)``, and the MiB of those gradient arrays."""
     import mxnet as mx
+    from .measure import training_phases
     net, x, _, deferred = _build_ours(pair, batch, False, hybridize)
-    x.attach_grad()
+    recorded_forward, backward = training_phases(net, x)
     mx.nd.waitall()                          # the parameters' initialisation is asynchronous
     gradient_mb = sum(p.data().size * p.data().dtype(0).itemsize
                       for p in deferred) / 2.0 ** 20
 
     def forward():
         _give_gradients(deferred)
-        with mx.autograd.record():
-            out = net(x)
-            loss = sum(o.sum() for o in (out if isinstance(out, (list, tuple)) else [out]))
+        loss = recorded_forward()
         mx.nd.waitall()
         return loss
-
-    def backward(loss):
-        loss.backward()
-        mx.nd.waitall()
     return forward, backward, gradient_mb
 
 

@@ -9,6 +9,7 @@ import ops_reference as reference
 from gluon_convattn import ops
 from gluon_convattn.ops import custom
 from ops_cases import PAD_MODES, WINDOWS, OpBlock, inputs, run, window_kwargs
+from support.autograd import output_and_input_gradient
 
 OP_NAMES = ('aggregation', 'subtraction', 'subtraction2', 'local_dot')
 
@@ -164,15 +165,8 @@ def test_environment_variable_selects_implementation(monkeypatch):
 def test_tap_softmax_equals_softmax_over_axis_2_with_gradients():
     logits = mx.nd.array(np.random.RandomState(5).randn(2, 3, 9, 7))
     head = mx.nd.array(np.random.RandomState(6).randn(2, 3, 9, 7))
-    grads = []
-    for f in (lambda x: ops.tap_softmax(mx.nd, x), lambda x: mx.nd.softmax(x, axis=2)):
-        x = logits.copy()
-        x.attach_grad()
-        with mx.autograd.record():
-            out = f(x)
-            loss = (out * head).sum()
-        loss.backward()
-        grads.append((out.asnumpy(), x.grad.asnumpy()))
+    grads = [output_and_input_gradient(f, logits, loss=lambda out: (out * head).sum())
+             for f in (lambda x: ops.tap_softmax(mx.nd, x), lambda x: mx.nd.softmax(x, axis=2))]
     np.testing.assert_allclose(grads[0][0], grads[1][0], rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(grads[0][1], grads[1][1], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(grads[0][0].sum(axis=2), 1, rtol=1e-6)

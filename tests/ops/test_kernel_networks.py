@@ -14,6 +14,7 @@ import pytest
 
 from gluon_convattn.model_zoo import get_model
 from gluon_convattn.ops import custom
+from support.autograd import output_and_input_gradient
 
 # (model, input side, input scale, model kwargs): the smallest input each takes; SAN narrowed
 # (base_channels) to keep the suite fast. Patchwise SAN is quadratic in its input: 0.1 scale.
@@ -45,16 +46,6 @@ def _relative(a, b):
     return float(np.abs(a - b).max() / np.abs(b).max())
 
 
-def _step(net, x):
-    """Logits and input gradient of one training-mode forward and backward."""
-    x = x.copy()
-    x.attach_grad()
-    with mx.autograd.record():
-        logits = net(x)
-    logits.backward(mx.nd.ones_like(logits))
-    return logits.asnumpy(), x.grad.asnumpy()
-
-
 @pytest.mark.parametrize('model,size,scale,kwargs', CASES, ids=[c[0] for c in FAST + SLOW])
 def test_kernel_network_matches_composite_on_the_threaded_engine(model, size, scale, kwargs):
     assert os.environ.get('MXNET_ENGINE_TYPE', 'ThreadedEnginePerDevice') != 'NaiveEngine'
@@ -63,7 +54,7 @@ def test_kernel_network_matches_composite_on_the_threaded_engine(model, size, sc
     reference = get_model(model, classes=10, impl='composite', **kwargs)
     reference.initialize(mx.init.Xavier())
     x = mx.nd.random.normal(shape=(2, 3, size, size), scale=scale)
-    want_logits, want_grad = _step(reference, x)
+    want_logits, want_grad = output_and_input_gradient(reference, x)
     kernels = get_model(model, classes=10, impl='kernel', **kwargs)
     kernels.initialize()
     for (_, ours), (_, theirs) in zip(kernels.collect_params().items(),
@@ -74,7 +65,7 @@ def test_kernel_network_matches_composite_on_the_threaded_engine(model, size, sc
         if hybrid is not None:
             kernels.hybridize(**hybrid)
         for _ in range(2):
-            logits, grad = _step(kernels, x)
+            logits, grad = output_and_input_gradient(kernels, x)
             assert np.isfinite(logits).all() and np.isfinite(grad).all()
             assert _relative(logits, want_logits) <= logits_tol, (
                 hybrid, _relative(logits, want_logits))

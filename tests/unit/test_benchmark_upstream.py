@@ -296,31 +296,27 @@ def test_our_memory_side_allocates_the_gradients_inside_the_measured_steps():
     assert trained and all(float(p.grad().abs().sum().asscalar()) > 0 for p in trained)
 
 
-class _LargeWeightsSmallActivations(object):
-    """A network of 16 MiB of weights whose activations are a few bytes: what its forward
-    pass holds is nearly nothing, its peak the 16 MiB of weight gradients."""
+def large_weights_small_activations():
+    """A network of 16 MiB of weights whose activations are a few bytes: what its forward pass
+    holds is nearly nothing, its peak the 16 MiB of weight gradients."""
+    import mxnet as mx
+    from mxnet.gluon import HybridBlock
 
-    @staticmethod
-    def build():
-        import mxnet as mx
-        from mxnet.gluon import HybridBlock
+    class Net(HybridBlock):
+        def __init__(self):
+            super(Net, self).__init__()
+            with self.name_scope():
+                self.weight = self.params.get('weight', shape=(4096, 1024),
+                                              init=mx.init.Constant(1e-6))
 
-        class Net(HybridBlock):
-            def __init__(self):
-                super(Net, self).__init__()
-                with self.name_scope():
-                    self.weight = self.params.get('weight', shape=(4096, 1024),
-                                                  init=mx.init.Constant(1e-6))
-
-            def hybrid_forward(self, F, x, weight):
-                corner = F.slice(weight, begin=(0, 0), end=(1, 1))       # reads 4 bytes
-                return F.broadcast_mul(F.mean(x, axis=(1, 2, 3)).reshape((-1, 1)), corner)
-        return Net()
+        def hybrid_forward(self, F, x, weight):
+            corner = F.slice(weight, begin=(0, 0), end=(1, 1))       # reads 4 bytes
+            return F.broadcast_mul(F.mean(x, axis=(1, 2, 3)).reshape((-1, 1)), corner)
+    return Net()
 
 
 def test_what_the_forward_pass_holds_leaves_out_our_gradient_arrays():
-    pair = upstream.Pair('large_weights', 'KAConv', 8, _LargeWeightsSmallActivations.build,
-                         None)
+    pair = upstream.Pair('large_weights', 'KAConv', 8, large_weights_small_activations, None)
     forward, backward, gradient_mb = upstream._our_phases(pair, 2)
     assert gradient_mb == pytest.approx(16.0)
     upstream.measure_memory(pair, 'ours', steps=1)     # MXNet's first run in this process

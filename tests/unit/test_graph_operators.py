@@ -11,6 +11,7 @@ import json
 import mxnet as mx
 import numpy as np
 import pytest
+from support.autograd import output_and_input_gradient
 
 from gluon_convattn import ops
 from gluon_convattn.model_zoo import get_model, get_model_list
@@ -47,15 +48,8 @@ def test_the_check_finds_relu_after_batch_norm():
 
 def test_ops_relu_matches_mxnet_relu_forward_and_backward():
     x = mx.nd.array(np.random.RandomState(0).normal(size=(2, 3, 4, 5)))
-    results = []
-    for fn in (lambda v: ops.relu(mx.nd, v), mx.nd.relu):
-        v = x.copy()
-        v.attach_grad()
-        with mx.autograd.record():
-            y = fn(v)
-            loss = (y * y).sum()
-        loss.backward()
-        results.append((y.asnumpy(), v.grad.asnumpy()))
+    results = [output_and_input_gradient(fn, x, loss=lambda y: (y * y).sum())
+               for fn in (lambda v: ops.relu(mx.nd, v), mx.nd.relu)]
     np.testing.assert_array_equal(results[0][0], results[1][0])
     np.testing.assert_array_equal(results[0][1], results[1][1])
     sym = ops.relu(mx.sym, mx.sym.var('x'))
