@@ -2,10 +2,10 @@
 import mxnet as mx
 import numpy as np
 import pytest
-from mxnet import autograd
 
 from gluon_convattn import ops
 from gluon_convattn.ops import custom, library, matmul
+from support.autograd import outputs_and_gradients, weighted_by
 
 FLAGS = [(False, False), (False, True), (True, False), (True, True)]
 
@@ -19,15 +19,7 @@ def _operands(ta, tb, dtype, batch=3, m=5, k=4, n=6):
 
 
 def _run(fn, a, b, head, grad_req='write'):
-    inputs = [a.copy(), b.copy()]
-    for x in inputs:
-        x.attach_grad(grad_req=grad_req)
-        if grad_req == 'add':
-            x.grad[:] = 1
-    with autograd.record():
-        out = fn(*inputs)
-        (out * head).sum().backward()
-    return [out.asnumpy()] + [x.grad.asnumpy() for x in inputs]
+    return outputs_and_gradients(fn, [a, b], weighted_by(head), grad_req)
 
 
 def test_the_kernel_serves_graphs_where_the_library_is_built():

@@ -7,20 +7,13 @@ from mxnet import autograd
 from gluon_convattn import ops
 from gluon_convattn.nn.transformer import LayerNorm
 from gluon_convattn.ops import custom, norm as layer_norm_module
+from support.autograd import outputs_and_gradients, weighted_by
 
 SHAPES = [(2, 5, 7), (3, 33), (2, 4, 3, 130)]
 
 
 def _run(fn, arrays, head, grad_req='write'):
-    inputs = [a.copy() for a in arrays]
-    for a in inputs:
-        a.attach_grad(grad_req=grad_req)
-        if grad_req == 'add':
-            a.grad[:] = 1
-    with autograd.record():
-        out = fn(*inputs)
-        (out * head).sum().backward()
-    return [out.asnumpy()] + [a.grad.asnumpy() for a in inputs]
+    return outputs_and_gradients(fn, arrays, weighted_by(head), grad_req)
 
 
 def _arrays(shape, dtype, seed=0):

@@ -5,19 +5,14 @@ import pytest
 
 from gluon_convattn import ops
 from gluon_convattn.nn.atkernel import MatmulConv1x1
+from support.autograd import outputs_and_gradients
 
 
 def _run(fn, arrays):
     """Output of ``fn(*arrays)`` and the gradients of ``sum(out * probe)`` w.r.t. the arrays."""
-    copies = [a.copy() for a in arrays]
-    for a in copies:
-        a.attach_grad()
-    with mx.autograd.record():
-        out = fn(*copies)
-        probe = mx.nd.array(np.random.RandomState(1).normal(size=out.shape))
-        loss = (out * probe).sum()
-    loss.backward()
-    return [out.asnumpy()] + [a.grad.asnumpy() for a in copies]
+    def loss(out):
+        return (out * mx.nd.array(np.random.RandomState(1).normal(size=out.shape))).sum()
+    return outputs_and_gradients(fn, arrays, loss)
 
 
 @pytest.mark.parametrize('shape', [(2, 5, 3, 7), (1, 3, 11), (2, 4, 2, 3, 5)])

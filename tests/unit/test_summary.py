@@ -30,7 +30,6 @@ def test_convolution_dense_and_batch_dot_count_their_products():
     assert _costs(mx.sym.batch_dot(rows, rows, transpose_a=True)) == (8 * 6 * 6 * 6, 0)
 
 
-
 def test_pointwise_counts_as_the_1x1_convolution_it_computes():
     x, w, b = mx.sym.var('data'), mx.sym.var('w'), mx.sym.var('b')
     conv = mx.sym.Convolution(x, w, b, kernel=(1, 1), num_filter=5)
